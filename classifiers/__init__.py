@@ -1,0 +1,35 @@
+"""Frozen glance/focus classifiers: the interface, the GF model, a registry and training.
+
+>>> from classifiers import create_classifier, list_classifiers
+>>> list_classifiers("gf-mnist-*")
+['gf-mnist-cluttered100', 'gf-mnist-cluttered60', 'gf-mnist-translated60']
+"""
+
+from classifiers import mnist as _mnist  # noqa: F401  (registers the MNIST models)
+from classifiers.checkpoint import CheckpointError, classifier_checkpoint, load_file, save_atomic
+from classifiers.gf_model import GFConfig, GFModel
+from classifiers.interface import GlanceFocusClassifier, StepFlops, StepOutput
+from classifiers.registry import (
+    ClassifierEntry,
+    create_classifier,
+    get_entry,
+    list_classifiers,
+    register_classifier,
+)
+
+__all__ = [
+    "CheckpointError",
+    "ClassifierEntry",
+    "GFConfig",
+    "GFModel",
+    "GlanceFocusClassifier",
+    "StepFlops",
+    "StepOutput",
+    "classifier_checkpoint",
+    "create_classifier",
+    "get_entry",
+    "list_classifiers",
+    "load_file",
+    "register_classifier",
+    "save_atomic",
+]

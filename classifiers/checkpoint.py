@@ -1,0 +1,122 @@
+"""Checkpoint files: written atomically, read with ``torch.load(weights_only=True)`` only."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "glance-focus-classifier"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint for the requested model."""
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash leaves either the old file or the new one, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file safely; only tensors and plain containers are accepted."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refused to load {str(path)!r}: it needs arbitrary code to unpickle, which is unsafe "
+            f"for files from elsewhere. Re-save it as a plain state dict. ({exc})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable checkpoint (truncated or corrupt?): {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{str(path)!r} holds a {type(data).__name__}, expected a dict")
+    return data
+
+
+def classifier_checkpoint(name: str, model: nn.Module, **meta: Any) -> dict[str, Any]:
+    """The dict a classifier is saved as: format tag, registry name, config, weights, metadata."""
+    config = getattr(model, "config", None)
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": name,
+        "config": config.to_dict() if config is not None else None,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
+
+
+def load_into(model: nn.Module, data: dict[str, Any], source: str = "checkpoint") -> None:
+    """Load a classifier checkpoint dict into ``model``, checking config and keys.
+
+    Raises:
+        CheckpointError: the file is for another architecture or patch size, or its keys or
+            shapes do not match; the message names the differences.
+    """
+    if data.get("format") != FORMAT or "state_dict" not in data:
+        raise CheckpointError(
+            f"{source} is not a glance-focus classifier checkpoint (keys: {sorted(data)[:8]}); "
+            "expected one written by classifiers.train or save_classifier"
+        )
+    config = getattr(model, "config", None)
+    saved = data.get("config")
+    if config is not None and saved is not None:
+        current = config.to_dict()
+        diff = {k: (saved.get(k), v) for k, v in current.items() if _norm(saved.get(k)) != _norm(v)}
+        if diff:
+            detail = ", ".join(f"{k}: file {a!r} vs model {b!r}" for k, (a, b) in diff.items())
+            raise CheckpointError(
+                f"{source} was saved for another architecture ({detail}); create the classifier "
+                f"the file was trained as (its registry name is {data.get('name')!r})"
+            )
+    state = data["state_dict"]
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f"{source} does not match the model: missing keys {missing[:10]}, unexpected keys "
+            f"{unexpected[:10]}, shape mismatches {shapes[:10]}"
+        )
+    model.load_state_dict(state)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value

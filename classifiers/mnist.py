@@ -1,0 +1,54 @@
+"""GF models for the MNIST canvases, with weights the project trains and ships.
+
+Patch and glance sizes are chosen so that the glance alone is clearly not enough: a 60 x 60 canvas
+is glanced at 16 x 16 (a digit shrinks to about 7 pixels) and focused with 28 x 28 patches (a whole
+digit fits); a 100 x 100 canvas is glanced at 32 x 32 and focused with 32 x 32 patches, as in GFNet
+where the glance is resized to the patch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from classifiers.gf_model import GFConfig, GFModel
+from classifiers.registry import register_classifier
+
+_TRAIN = "python -m classifiers.train --classifier {name} --export classifiers/weights/{name}.pt"
+
+
+def _config(canvas: int, patch: int, glance: int) -> GFConfig:
+    return GFConfig(image_size=(canvas, canvas), patch_size=patch, glance_size=glance)
+
+
+def _register(name: str, data: str, config: GFConfig, description: str) -> None:
+    def factory(**overrides) -> GFModel:
+        return GFModel(replace(config, **overrides))
+
+    factory.__name__ = name.replace("-", "_")
+    register_classifier(
+        name,
+        weights=f"{name}.pt",
+        data=data,
+        train_command=_TRAIN.format(name=name),
+        description=description,
+    )(factory)
+
+
+_register(
+    "gf-mnist-translated60",
+    "translated60",
+    _config(60, 28, 16),
+    "60x60 translated MNIST; glance 16, patch 28",
+)
+_register(
+    "gf-mnist-cluttered60",
+    "cluttered60",
+    _config(60, 28, 16),
+    "60x60 MNIST with 4 distractors; glance 16, patch 28",
+)
+_register(
+    "gf-mnist-cluttered100",
+    "cluttered100",
+    _config(100, 32, 32),
+    "100x100 MNIST with 8 distractors; glance 32, patch 32",
+)

@@ -1,0 +1,138 @@
+"""A timm-style registry of glance/focus classifiers.
+
+Register a factory with :func:`register_classifier`, build it with :func:`create_classifier`, list
+names with :func:`list_classifiers`. A factory takes keyword overrides and returns an object that
+implements :class:`~classifiers.GlanceFocusClassifier`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from classifiers.checkpoint import load_file, load_into
+from classifiers.interface import GlanceFocusClassifier
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ClassifierEntry:
+    """A registered classifier.
+
+    Args:
+        name: registry name.
+        factory: ``factory(**overrides)`` builds the untrained model.
+        weights: file name of the shipped weights in ``classifiers/weights``, if any.
+        data: name of the data the weights were trained on (e.g. a canvas preset).
+        train_command: the command that reproduces the shipped weights.
+        description: one line for listings.
+    """
+
+    name: str
+    factory: Callable[..., GlanceFocusClassifier]
+    weights: str | None = None
+    data: str | None = None
+    train_command: str | None = None
+    description: str = ""
+
+    @property
+    def weights_path(self) -> Path | None:
+        return None if self.weights is None else WEIGHTS_DIR / self.weights
+
+
+_REGISTRY: dict[str, ClassifierEntry] = {}
+
+
+def register_classifier(
+    name: str,
+    *,
+    weights: str | None = None,
+    data: str | None = None,
+    train_command: str | None = None,
+    description: str = "",
+) -> Callable[[Callable[..., GlanceFocusClassifier]], Callable[..., GlanceFocusClassifier]]:
+    """Decorator that registers a classifier factory under ``name``.
+
+    Example:
+        >>> from classifiers import GFConfig, GFModel, register_classifier
+        >>> @register_classifier("my-gf-60", description="my own GF model")
+        ... def my_gf_60(**overrides):
+        ...     return GFModel(GFConfig(image_size=(60, 60), patch_size=28, **overrides))
+    """
+
+    def wrap(factory: Callable[..., GlanceFocusClassifier]) -> Callable[..., GlanceFocusClassifier]:
+        _REGISTRY[name] = ClassifierEntry(name, factory, weights, data, train_command, description)
+        return factory
+
+    return wrap
+
+
+def get_entry(name: str) -> ClassifierEntry:
+    """The registry entry of ``name``; unknown names raise with the closest registered names."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(
+            f"unknown classifier {name!r}.{hint} Registered: {sorted(_REGISTRY)} "
+            "(see classifiers.list_classifiers())"
+        )
+    return _REGISTRY[name]
+
+
+def list_classifiers(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Registered names matching the glob ``pattern``; with ``pretrained``, only those whose
+    shipped weights are present."""
+    names = sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    if pretrained:
+        names = [n for n in names if (p := _REGISTRY[n].weights_path) is not None and p.is_file()]
+    return names
+
+
+def create_classifier(
+    name: str,
+    *,
+    pretrained: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    **overrides,
+) -> GlanceFocusClassifier:
+    """Build a registered classifier, optionally with weights.
+
+    Args:
+        name: registry name (see :func:`list_classifiers`).
+        pretrained: load the weights the project ships for ``name``.
+        checkpoint: load weights from this file instead (a checkpoint written by
+            :mod:`classifiers.train`).
+        device: where to put the model; ``None`` means CUDA when available, else CPU.
+        **overrides: passed to the factory (architecture fields such as ``hidden_size``).
+
+    Returns:
+        The model in eval mode.
+    """
+    entry = get_entry(name)
+    model = entry.factory(**overrides)
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is None and pretrained:
+        path = entry.weights_path
+        if path is None:
+            raise ValueError(f"classifier {name!r} has no shipped weights; pass checkpoint=PATH")
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"shipped weights of {name!r} are missing at {path!s}; rebuild them with: "
+                f"{entry.train_command}"
+            )
+    if path is not None:
+        load_into(model, load_file(path), source=str(path))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(model, nn.Module):
+        model.to(device).eval()
+    return model

@@ -1,0 +1,26 @@
+"""Gymnasium environments for glance-and-focus patch selection.
+
+>>> import gymnasium as gym
+>>> import gf_env
+>>> env = gym.make("GlanceFocus-ClutteredMNIST100-v0")
+"""
+
+from gf_env.config import EnvConfig
+from gf_env.engine import EpisodeStateError, GlanceFocusEngine
+from gf_env.glance_focus import GlanceFocusEnv
+from gf_env.imagenet import ImageNetUnavailableError
+from gf_env.registration import list_envs, register_envs
+from gf_env.vector import GlanceFocusVectorEnv
+
+register_envs()
+
+__all__ = [
+    "EnvConfig",
+    "EpisodeStateError",
+    "GlanceFocusEngine",
+    "GlanceFocusEnv",
+    "GlanceFocusVectorEnv",
+    "ImageNetUnavailableError",
+    "list_envs",
+    "register_envs",
+]

@@ -1,0 +1,192 @@
+"""Settings shared by the single and the vector environment: validation, spaces, actions."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from torch import nn
+
+from classifiers import GlanceFocusClassifier, create_classifier
+from classifiers.data import CANVAS_PRESETS, ImageSource, mnist_canvases
+from classifiers.data.digits import check_split
+from gf_env.engine import OBSERVATIONS, REWARDS, GlanceFocusEngine
+
+ACTION_TYPES = ("continuous", "grid")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything an environment is built from; the keyword arguments of both env classes.
+
+    Args:
+        data: a canvas preset (``"translated60"``, ``"cluttered60"``, ``"cluttered100"``) or an
+            :class:`~classifiers.data.ImageSource` object.
+        classifier: a registry name (loaded with its shipped weights, or ``checkpoint``) or an
+            object implementing :class:`~classifiers.GlanceFocusClassifier`. It is put in eval mode
+            and its gradients are switched off.
+        split: ``"train"`` or ``"test"`` digits (canvas presets only).
+        mnist_root: torchvision MNIST folder for the full set (canvas presets only).
+        checkpoint: weights file for a registry-name classifier.
+        max_focus_steps: focus steps after the glance; then the episode terminates.
+        reward: ``"confidence_gain"``, ``"log_prob_gain"`` or ``"final_correct"``.
+        action_type: ``"continuous"`` (``Box(0, 1, (2,))``: row, column) or ``"grid"``
+            (``Discrete(G*G)``: cell ``k`` is row ``k // G``, column ``k % G``).
+        grid_size: G for grid actions; default ``ceil(H / P)``, enough cells to tile the image.
+        observation: ``"hidden"`` (the classifier's recurrent state) or ``"dict"`` (hidden state,
+            last feature map, step index, locations so far).
+        device: where the classifier runs; ``None`` means CUDA when available, else CPU.
+    """
+
+    data: str | ImageSource = "cluttered100"
+    classifier: str | GlanceFocusClassifier = "gf-mnist-cluttered100"
+    split: str = "train"
+    mnist_root: str | os.PathLike | None = None
+    checkpoint: str | os.PathLike | None = None
+    max_focus_steps: int = 4
+    reward: str = "confidence_gain"
+    action_type: str = "continuous"
+    grid_size: int | None = None
+    observation: str = "hidden"
+    device: str | None = None
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, names, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise TypeError(f"unknown environment argument(s) {', '.join(hints)}; valid: {sorted(names)}")
+        return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        _choice("reward", self.reward, REWARDS)
+        _choice("action_type", self.action_type, ACTION_TYPES)
+        _choice("observation", self.observation, OBSERVATIONS)
+        check_split(self.split)
+        if isinstance(self.data, str):
+            _choice("data", self.data, tuple(CANVAS_PRESETS))
+        if not isinstance(self.max_focus_steps, (int, np.integer)) or self.max_focus_steps < 1:
+            raise ValueError(f"max_focus_steps must be an integer >= 1, got {self.max_focus_steps!r}")
+        if self.grid_size is not None and self.grid_size < 1:
+            raise ValueError(f"grid_size must be >= 1, got {self.grid_size!r}")
+
+    def build_engine(self, num_envs: int) -> GlanceFocusEngine:
+        """Resolve data and classifier, check they fit together, and build the engine."""
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        source = self.data
+        if isinstance(source, str):
+            source = mnist_canvases(source, self.split, self.mnist_root)
+        elif not isinstance(source, ImageSource):
+            raise TypeError(f"data must be a canvas preset name or an ImageSource, got {type(source).__name__}")
+        classifier = self.classifier
+        if isinstance(classifier, str):
+            classifier = create_classifier(
+                classifier, pretrained=self.checkpoint is None, checkpoint=self.checkpoint, device=self.device
+            )
+        elif not isinstance(classifier, GlanceFocusClassifier):
+            raise TypeError(
+                f"classifier must be a registry name or implement GlanceFocusClassifier "
+                f"(glance, focus, step_flops, num_classes, ...), got {type(classifier).__name__}"
+            )
+        elif self.device is not None and isinstance(classifier, nn.Module):
+            classifier.to(self.device)
+        if isinstance(classifier, nn.Module):
+            classifier.eval().requires_grad_(False)
+        _check_compatible(source, classifier)
+        return GlanceFocusEngine(
+            source,
+            classifier,
+            num_envs,
+            self.max_focus_steps,
+            reward=self.reward,
+            keep_features=self.observation == "dict",
+        )
+
+    def grid(self, engine: GlanceFocusEngine) -> int:
+        if self.grid_size is not None:
+            return self.grid_size
+        return math.ceil(max(engine.height, engine.width) / engine.patch_size)
+
+
+def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _check_compatible(source: ImageSource, classifier: GlanceFocusClassifier) -> None:
+    channels, height, width = source.image_shape
+    if classifier.num_classes != source.num_classes:
+        raise ValueError(
+            f"the classifier predicts {classifier.num_classes} classes but the data has "
+            f"{source.num_classes}; use a classifier trained on this data"
+        )
+    if classifier.in_chans != channels:
+        raise ValueError(
+            f"the classifier takes {classifier.in_chans}-channel images but the data has {channels} channels"
+        )
+    if classifier.patch_size > min(height, width):
+        raise ValueError(
+            f"patch_size {classifier.patch_size} is larger than the {height}x{width} images; "
+            "use a classifier with a smaller patch or larger images"
+        )
+
+
+def action_space(config: EnvConfig, engine: GlanceFocusEngine) -> spaces.Space:
+    if config.action_type == "grid":
+        return spaces.Discrete(config.grid(engine) ** 2)
+    return spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+
+
+def observation_space(config: EnvConfig, engine: GlanceFocusEngine) -> spaces.Space:
+    low, high = getattr(engine.classifier, "state_range", (-np.inf, np.inf))
+    hidden = spaces.Box(low, high, shape=(engine.classifier.state_dim,), dtype=np.float32)
+    if config.observation == "hidden":
+        return hidden
+    steps = engine.max_focus_steps
+    return spaces.Dict(
+        {
+            "hidden": hidden,
+            "features": spaces.Box(-np.inf, np.inf, shape=engine.classifier.feature_shape, dtype=np.float32),
+            "step": spaces.Discrete(steps + 1),
+            "locations": spaces.Box(0.0, 1.0, shape=(steps, 2), dtype=np.float32),
+        }
+    )
+
+
+def to_locations(actions: Any, config: EnvConfig, grid: int, batch: int | None) -> np.ndarray:
+    """Validate actions and turn them into locations ``(k, 2)`` in [0, 1].
+
+    ``batch`` is the number of actions expected (``None`` for one unbatched action). Continuous
+    actions outside [0, 1] are clipped; NaN or infinite values raise.
+    """
+    expected = () if batch is None else (batch,)
+    if config.action_type == "grid":
+        cells = np.asarray(actions)
+        if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
+            raise ValueError(
+                f"grid actions must be integers of shape {expected}, got {cells.dtype} array of shape {cells.shape}"
+            )
+        if ((cells < 0) | (cells >= grid * grid)).any():
+            raise ValueError(f"grid action {cells.tolist()} out of range [0, {grid * grid - 1}] for a {grid}x{grid} grid")
+        rows, cols = np.divmod(cells.reshape(-1), grid)
+        scale = max(grid - 1, 1)
+        return np.stack([rows, cols], axis=1).astype(np.float32) / scale
+    values = np.asarray(actions)
+    if values.shape != (*expected, 2):
+        raise ValueError(f"continuous actions must have shape {(*expected, 2)}, got {values.shape}")
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise ValueError(f"continuous actions must be real numbers, got dtype {values.dtype}")
+    values = values.astype(np.float32).reshape(-1, 2)
+    if not np.isfinite(values).all():
+        raise ValueError(f"actions must be finite, got {values.tolist()}")
+    return np.clip(values, 0.0, 1.0)

@@ -1,0 +1,202 @@
+"""The batched engine: glance, crop, focus and reward for N images at once.
+
+:class:`~gf_env.GlanceFocusEnv` and :class:`~gf_env.GlanceFocusVectorEnv` are thin faces over one
+:class:`GlanceFocusEngine`; all episode logic lives here. The engine keeps the classifier's recurrent
+state on the classifier's device and a CPU copy of what the faces return, so each step costs one
+crop, one focus forward and one device-to-host transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from classifiers import GlanceFocusClassifier
+from classifiers.data import ImageSource
+from classifiers.ops import crop_patches, patch_corners
+
+REWARDS = ("confidence_gain", "log_prob_gain", "final_correct")
+OBSERVATIONS = ("hidden", "dict")
+
+
+class EpisodeStateError(RuntimeError):
+    """``step`` called before ``reset`` or after the episode ended."""
+
+
+class GlanceFocusEngine:
+    """Episode state and transitions of ``num_envs`` glance-and-focus episodes.
+
+    Args:
+        source: where images come from.
+        classifier: the frozen glance/focus classifier (already on its device, in eval mode).
+        num_envs: number of episodes run side by side.
+        max_focus_steps: focus steps after the glance; the episode then terminates.
+        reward: ``"confidence_gain"`` (p_t(y) - p_{t-1}(y)), ``"log_prob_gain"``
+            (log p_t(y) - log p_{t-1}(y)) or ``"final_correct"`` (1 at the last step if the
+            prediction is right, else 0).
+        keep_features: also keep the last feature map of every episode (for dict observations).
+    """
+
+    def __init__(
+        self,
+        source: ImageSource,
+        classifier: GlanceFocusClassifier,
+        num_envs: int,
+        max_focus_steps: int,
+        reward: str = "confidence_gain",
+        keep_features: bool = False,
+    ):
+        self.source = source
+        self.classifier = classifier
+        self.num_envs = num_envs
+        self.max_focus_steps = max_focus_steps
+        self.reward = reward
+        self.keep_features = keep_features
+        self.device = torch.device(classifier.device)
+        channels, self.height, self.width = source.image_shape
+        self.patch_size = classifier.patch_size
+        self.flops = classifier.step_flops()
+
+        n = num_envs
+        self.images = torch.zeros(n, channels, self.height, self.width, device=self.device)
+        self.state = torch.zeros(n, classifier.state_dim, device=self.device)
+        self.features = torch.zeros(n, *classifier.feature_shape, device=self.device) if keep_features else None
+        self.labels = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.hidden = np.zeros((n, classifier.state_dim), dtype=np.float32)
+        self.feature_maps = np.zeros((n, *classifier.feature_shape), dtype=np.float32) if keep_features else None
+        self.label = np.zeros(n, dtype=np.int64)
+        self.log_prob = np.zeros(n, dtype=np.float64)  # log p_t(y)
+        self.log_confidence = np.zeros(n, dtype=np.float64)
+        self.prediction = np.zeros(n, dtype=np.int64)
+        self.step_count = np.full(n, -1, dtype=np.int64)  # -1: never reset
+        self.locations = np.zeros((n, max_focus_steps, 2), dtype=np.float32)
+        self.patch_box = np.zeros((n, 4), dtype=np.int64)
+        self.image_index = np.zeros(n, dtype=np.int64)
+
+    # -- transitions ------------------------------------------------------------------------
+
+    def reset(
+        self,
+        rngs: Sequence[np.random.Generator],
+        envs: np.ndarray | None = None,
+        indices: Sequence[int | None] | None = None,
+    ) -> None:
+        """Draw new images for ``envs`` (default all) and glance at them.
+
+        Env ``i`` draws from ``rngs[i]``: first the image index (unless ``indices`` gives it), then
+        whatever the source draws to render it.
+        """
+        ids = np.arange(self.num_envs) if envs is None else envs
+        samples = []
+        for j, i in enumerate(ids):
+            rng = rngs[i]
+            index = None if indices is None else indices[j]
+            if index is None:
+                index = int(rng.integers(len(self.source)))
+            elif not 0 <= int(index) < len(self.source):
+                raise IndexError(f"image index {index} out of range: the source has {len(self.source)} images")
+            self.image_index[i] = index
+            samples.append(self.source.sample(int(index), rng))
+        images = torch.from_numpy(np.stack([s.image for s in samples])).to(self.device, non_blocking=True)
+        labels = np.array([s.label for s in samples], dtype=np.int64)
+        sel = self._select(envs)
+        self.images[sel] = images
+        self.label[ids] = labels
+        self.labels[sel] = torch.from_numpy(labels).to(self.device)
+        with torch.inference_mode():
+            out = self.classifier.glance(images)
+        self._record(sel, ids, out)
+        self.step_count[ids] = 0
+        self.locations[ids] = 0.0
+        self.patch_box[ids] = (0, 0, self.height, self.width)
+
+    def step(self, locations: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
+        """Focus ``envs`` (default all) at ``locations`` ``(k, 2)`` in [0, 1]; returns the rewards."""
+        ids = np.arange(self.num_envs) if envs is None else envs
+        steps = self.step_count[ids]
+        if (steps < 0).any():
+            raise EpisodeStateError("step() called before reset(); call reset() first")
+        if (steps >= self.max_focus_steps).any():
+            raise EpisodeStateError(
+                f"step() called after the episode ended ({self.max_focus_steps} focus steps done); "
+                "call reset() to start a new episode"
+            )
+        sel = self._select(envs)
+        corners = patch_corners(torch.from_numpy(locations), (self.height, self.width), self.patch_size)
+        with torch.inference_mode():
+            patches = crop_patches(self.images[sel], corners.to(self.device), self.patch_size)
+            out = self.classifier.focus(patches, self.state[sel])
+        previous = self.log_prob[ids]
+        self._record(sel, ids, out)
+        self.locations[ids, steps] = locations
+        corners_np = corners.numpy()
+        self.patch_box[ids, 0:2] = corners_np
+        self.patch_box[ids, 2:4] = self.patch_size
+        self.step_count[ids] = steps + 1
+        return self._reward(previous, ids)
+
+    def _record(self, sel: slice | torch.Tensor, ids: np.ndarray, out) -> None:
+        with torch.inference_mode():
+            log_probs = out.logits.float().log_softmax(dim=1)
+            log_prob_y = log_probs.gather(1, self.labels[sel].unsqueeze(1))
+            log_conf, prediction = log_probs.max(dim=1, keepdim=True)
+            state = out.state.float()
+            packed = torch.cat([state, log_prob_y, log_conf, prediction.float()], dim=1).cpu().numpy()
+            self.state[sel] = state
+            if self.keep_features:
+                self.features[sel] = out.features.float()
+                self.feature_maps[ids] = out.features.float().cpu().numpy()
+        dim = self.hidden.shape[1]
+        self.hidden[ids] = packed[:, :dim]
+        self.log_prob[ids] = packed[:, dim]
+        self.log_confidence[ids] = packed[:, dim + 1]
+        self.prediction[ids] = packed[:, dim + 2].astype(np.int64)
+
+    def _reward(self, previous: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        current = self.log_prob[ids]
+        if self.reward == "confidence_gain":
+            return np.exp(current) - np.exp(previous)
+        if self.reward == "log_prob_gain":
+            return current - previous
+        done = self.step_count[ids] >= self.max_focus_steps
+        return (done & (self.prediction[ids] == self.label[ids])).astype(np.float64)
+
+    def _select(self, envs: np.ndarray | None) -> slice | torch.Tensor:
+        if envs is None:
+            return slice(None)
+        return torch.as_tensor(envs, dtype=torch.long, device=self.device)
+
+    # -- views for the faces ----------------------------------------------------------------
+
+    def terminated(self, ids: np.ndarray | None = None) -> np.ndarray:
+        steps = self.step_count if ids is None else self.step_count[ids]
+        return steps >= self.max_focus_steps
+
+    def observation(self, ids: np.ndarray | slice, as_dict: bool) -> np.ndarray | dict[str, np.ndarray]:
+        """Observations of ``ids``: the hidden state, or the dict of hidden state, feature map,
+        step index and locations so far."""
+        hidden = self.hidden[ids].copy()
+        if not as_dict:
+            return hidden
+        return {
+            "hidden": hidden,
+            "features": self.feature_maps[ids].copy(),
+            "step": self.step_count[ids].copy(),
+            "locations": self.locations[ids].copy(),
+        }
+
+    def info(self, ids: np.ndarray | slice) -> dict[str, np.ndarray]:
+        """Per-episode diagnostics of ``ids`` as arrays."""
+        steps = self.step_count[ids]
+        return {
+            "label": self.label[ids].copy(),
+            "prediction": self.prediction[ids].copy(),
+            "confidence": np.exp(self.log_confidence[ids]),
+            "true_class_prob": np.exp(self.log_prob[ids]),
+            "step": steps.copy(),
+            "patch_box": self.patch_box[ids].copy(),
+            "flops": self.flops.glance + steps * self.flops.focus,
+            "image_index": self.image_index[ids].copy(),
+        }

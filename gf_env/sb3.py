@@ -1,0 +1,127 @@
+"""Stable-Baselines3 face of the batched environment.
+
+SB3 rejects Gymnasium ``VectorEnv`` objects and its own ``DummyVecEnv`` would step N single envs one
+by one. :class:`SB3VecEnv` gives SB3 the natively batched :class:`~gf_env.GlanceFocusVectorEnv`
+behind SB3's ``VecEnv`` API (``reset`` returns observations only, ``step`` returns four values,
+infos are a list of dicts, a finished episode's last observation is in ``terminal_observation``),
+so every rollout step is one batched classifier call.
+
+Example:
+    >>> from stable_baselines3 import PPO
+    >>> from gf_env.sb3 import make_sb3_vec_env
+    >>> venv = make_sb3_vec_env("GlanceFocus-ClutteredMNIST100-v0", num_envs=16, seed=0)
+    >>> model = PPO("MlpPolicy", venv, n_steps=8, batch_size=64, verbose=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+
+from gf_env.vector import GlanceFocusVectorEnv
+
+
+class SB3VecEnv(VecEnv):
+    """SB3 ``VecEnv`` over a :class:`~gf_env.GlanceFocusVectorEnv` in ``SAME_STEP`` autoreset mode.
+
+    Args:
+        env: the vector env; it must use ``AutoresetMode.SAME_STEP`` (what SB3 expects).
+    """
+
+    def __init__(self, env: GlanceFocusVectorEnv):
+        if env.autoreset_mode != AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"SB3VecEnv needs a vector env with autoreset_mode=SAME_STEP, got {env.autoreset_mode}; "
+                "build it with make_sb3_vec_env() or GlanceFocusVectorEnv(..., autoreset_mode='SameStep')"
+            )
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self.metadata = env.metadata
+        self._actions: np.ndarray | None = None
+
+    def reset(self):
+        seeds = self._seeds
+        seed = None if all(s is None for s in seeds) else seeds
+        indices = [opts.get("index") for opts in self._options]
+        options = {"index": indices} if any(i is not None for i in indices) else None
+        obs, infos = self.env.reset(seed=seed, options=options)
+        self.reset_infos = _split_infos(infos, self.num_envs)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, infos = self.env.step(self._actions)
+        dones = terminated | truncated
+        final_obs = infos.get("final_obs")
+        final_info = infos.get("final_info")
+        final = _split_infos(final_info, self.num_envs) if final_info is not None else None
+        out = _split_infos(infos, self.num_envs)
+        for i in np.flatnonzero(dones):
+            out[i] = dict(final[i]) if final is not None else out[i]
+            out[i]["terminal_observation"] = final_obs[i]
+        for i in range(self.num_envs):
+            out[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, rewards.astype(np.float32), dones, out
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices: Iterable[int] | int | None = None) -> list[Any]:
+        return [getattr(self.env, attr_name) for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Iterable[int] | int | None = None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        method = getattr(self.env, method_name)
+        return [method(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+
+def _split_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """Gymnasium's dict-of-arrays infos to SB3's list of dicts (keys whose mask is set)."""
+    out: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+    for key, values in infos.items():
+        if key.startswith("_") or key in ("final_obs", "final_info"):
+            continue
+        mask = infos.get("_" + key, np.ones(num_envs, dtype=bool))
+        for i in np.flatnonzero(mask):
+            value = values[i]
+            out[i][key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def make_sb3_vec_env(
+    env_id: str,
+    num_envs: int = 8,
+    seed: int | None = None,
+    monitor: bool = True,
+    **kwargs: Any,
+) -> VecEnv:
+    """Build a batched env for SB3 from a registered id.
+
+    Args:
+        env_id: a registered glance-focus id.
+        num_envs: parallel episodes (one batched classifier call per step).
+        seed: seeds the sub-environments on the first reset (``seed + i`` for env ``i``).
+        monitor: wrap in SB3's ``VecMonitor`` so episode returns and lengths are logged.
+        **kwargs: environment arguments (:class:`~gf_env.EnvConfig`).
+    """
+    vector = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    if not isinstance(vector, GlanceFocusVectorEnv):
+        raise TypeError(f"{env_id!r} does not build a GlanceFocusVectorEnv (got {type(vector).__name__})")
+    venv: VecEnv = SB3VecEnv(vector)
+    if seed is not None:
+        venv.seed(seed)
+    return VecMonitor(venv) if monitor else venv

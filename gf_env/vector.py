@@ -1,0 +1,141 @@
+"""The natively batched glance-and-focus vector environment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from gf_env.config import EnvConfig, action_space, observation_space, to_locations
+
+
+class GlanceFocusVectorEnv(VectorEnv):
+    """``num_envs`` glance-and-focus episodes stepped with one batched classifier call.
+
+    Same dynamics, spaces and arguments as :class:`~gf_env.GlanceFocusEnv` (see its docstring);
+    ``gym.make_vec(id, num_envs=N)`` returns this class. Sub-environment ``i`` draws from its own RNG,
+    seeded with ``seed + i`` by ``reset(seed=seed)``, so it reproduces a single env seeded with
+    ``seed + i`` step for step.
+
+    Args:
+        num_envs: number of sub-environments.
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default, as Gymnasium's own vector envs): the
+            step after an episode ends resets that sub-environment and returns reward 0;
+            ``SAME_STEP``: a finished sub-environment is reset within the same step, its last
+            observation and info go to ``info["final_obs"]`` and ``info["final_info"]``;
+            ``DISABLED``: the caller resets with ``reset(options={"reset_mask": mask})``.
+        **kwargs: the environment arguments (:class:`~gf_env.EnvConfig`).
+
+    Reset options: ``"reset_mask"`` (bool array, which sub-environments to reset) and ``"index"``
+    (one image index or ``None`` per sub-environment).
+    """
+
+    def __init__(self, num_envs: int = 1, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP, **kwargs: Any):
+        self.config = EnvConfig.from_kwargs(**kwargs)
+        self.engine = self.config.build_engine(num_envs)
+        self.num_envs = num_envs
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {"render_modes": [], "autoreset_mode": self.autoreset_mode}
+        self._grid = self.config.grid(self.engine)
+        self._as_dict = self.config.observation == "dict"
+        self.single_action_space = action_space(self.config, self.engine)
+        self.single_observation_space = observation_space(self.config, self.engine)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self._rngs: list[np.random.Generator] | None = None
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._all = np.arange(num_envs)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        options = options or {}
+        mask = options.get("reset_mask")
+        ids = self._all if mask is None else np.flatnonzero(_mask(mask, self.num_envs))
+        self._seed(seed)
+        indices = options.get("index")
+        if indices is not None:
+            if np.ndim(indices) == 0 or len(indices) != self.num_envs:
+                raise ValueError(f"options['index'] needs one entry (int or None) per sub-env ({self.num_envs})")
+            indices = [indices[i] for i in ids]
+        self.engine.reset(self._rngs, None if mask is None else ids, indices)
+        self._autoreset[ids] = False
+        return self._observation(), self._info(self._all)
+
+    def step(self, actions):
+        locations = to_locations(actions, self.config, self._grid, batch=self.num_envs)
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
+            resetting = np.flatnonzero(self._autoreset)
+            stepping = np.flatnonzero(~self._autoreset)
+            self.engine.reset(self._rngs, resetting)
+            if len(stepping):
+                rewards[stepping] = self.engine.step(locations[stepping], stepping)
+        else:
+            rewards[:] = self.engine.step(locations)
+        terminated = self.engine.terminated().copy()
+        infos = self._info(self._all)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+            done = np.flatnonzero(terminated)
+            last = self.engine.observation(done, self._as_dict)
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for j, i in enumerate(done):
+                final_obs[i] = {k: v[j] for k, v in last.items()} if self._as_dict else last[j]
+            infos["final_obs"], infos["_final_obs"] = final_obs, terminated.copy()
+            infos["final_info"] = self._info(done, size=self.num_envs)
+            infos["_final_info"] = terminated.copy()
+            self.engine.reset(self._rngs, done)
+            infos.update(self._info(self._all))
+        self._autoreset = terminated if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros_like(terminated)
+        return self._observation(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
+
+    def _seed(self, seed: int | Sequence[int | None] | None) -> None:
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-environments")
+        if self._rngs is None:
+            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+        else:
+            for i, s in enumerate(seeds):
+                if s is not None:
+                    self._rngs[i] = seeding.np_random(s)[0]
+        if isinstance(seed, (int, np.integer)):
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed))
+
+    def _observation(self):
+        return self.engine.observation(self._all, self._as_dict)
+
+    def _info(self, ids: np.ndarray, size: int | None = None) -> dict[str, np.ndarray]:
+        """Gymnasium's vector info layout: one array per key plus a ``_key`` mask."""
+        values = self.engine.info(ids)
+        if size is None:
+            mask = np.ones(self.num_envs, dtype=bool)
+        else:
+            mask = np.zeros(size, dtype=bool)
+            mask[ids] = True
+            values = {k: _scatter(v, ids, size) for k, v in values.items()}
+        infos: dict[str, np.ndarray] = {}
+        for key, value in values.items():
+            infos[key] = value
+            infos["_" + key] = mask
+        return infos
+
+
+def _mask(mask: Any, num_envs: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != (num_envs,) or mask.dtype != np.bool_:
+        raise ValueError(f"reset_mask must be a bool array of shape ({num_envs},), got {mask.dtype} {mask.shape}")
+    return mask
+
+
+def _scatter(values: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((size, *values.shape[1:]), dtype=values.dtype)
+    out[ids] = values
+    return out
