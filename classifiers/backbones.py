@@ -72,14 +72,19 @@ class SmallCNN(nn.Module):
         strides = [1] + [2] * (len(widths) - 1)
         channels = [in_chans, *widths]
         self.features = nn.Sequential(
-            *(_conv_block(channels[i], channels[i + 1], strides[i], groups) for i in range(len(widths)))
+            *(
+                _conv_block(channels[i], channels[i + 1], strides[i], groups)
+                for i in range(len(widths))
+            )
         )
         side = input_size
         for stride in strides:
             side = (side - 1) // stride + 1
         self.feature_map_shape = (widths[-1], side, side)
         self.feature_dim = embed_dim
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * side * side, embed_dim), nn.ReLU())
+        self.proj = nn.Sequential(
+            nn.Flatten(), nn.Linear(widths[-1] * side * side, embed_dim), nn.ReLU()
+        )
         self.fc = nn.Linear(embed_dim, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

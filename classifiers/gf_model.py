@@ -80,7 +80,9 @@ class RecurrentHead(nn.Module):
         self.rnn = nn.GRU(feature_dim, hidden_size)
         self.fc = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, features: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = None if state is None else state.unsqueeze(0).contiguous()
         output, _ = self.rnn(features.unsqueeze(0), hidden)
         state = output[0]
@@ -109,10 +111,16 @@ class GFModel(nn.Module):
     def __init__(self, config: GFConfig):
         super().__init__()
         self.config = config
-        kwargs = dict(in_chans=config.in_chans, num_classes=config.num_classes, **config.backbone_kwargs)
-        self.global_encoder = build_backbone(config.backbone, input_size=config.glance_size, **kwargs)
+        kwargs = dict(
+            in_chans=config.in_chans, num_classes=config.num_classes, **config.backbone_kwargs
+        )
+        self.global_encoder = build_backbone(
+            config.backbone, input_size=config.glance_size, **kwargs
+        )
         self.local_encoder = build_backbone(config.backbone, input_size=config.patch_size, **kwargs)
-        self.head = RecurrentHead(self.local_encoder.feature_dim, config.hidden_size, config.num_classes)
+        self.head = RecurrentHead(
+            self.local_encoder.feature_dim, config.hidden_size, config.num_classes
+        )
         self.register_buffer("mean", torch.tensor(config.mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, -1, 1, 1), persistent=False)
         self._flops: StepFlops | None = None
@@ -162,7 +170,9 @@ class GFModel(nn.Module):
     def focus(self, patches: torch.Tensor, state: torch.Tensor) -> StepOutput:
         return self._step(self.local_encoder, patches, state)[0]
 
-    def unroll(self, images: torch.Tensor, locations: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def unroll(
+        self, images: torch.Tensor, locations: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Glance, then focus at ``locations`` ``(N, T-1, 2)`` in [0, 1]; differentiable.
 
         Returns:
@@ -182,9 +192,12 @@ class GFModel(nn.Module):
         if self._flops is None:
             cfg = self.config
             images = torch.zeros(1, cfg.in_chans, *cfg.image_size, device=self.device)
-            patches = torch.zeros(1, cfg.in_chans, cfg.patch_size, cfg.patch_size, device=self.device)
+            patches = torch.zeros(
+                1, cfg.in_chans, cfg.patch_size, cfg.patch_size, device=self.device
+            )
             state = torch.zeros(1, cfg.hidden_size, device=self.device)
             self._flops = StepFlops(
-                glance=count_flops(self.glance, images), focus=count_flops(self.focus, patches, state)
+                glance=count_flops(self.glance, images),
+                focus=count_flops(self.focus, patches, state),
             )
         return self._flops

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def patch_corners(locations: torch.Tensor, image_size: tuple[int, int], patch_size: int) -> torch.Tensor:
+def patch_corners(
+    locations: torch.Tensor, image_size: tuple[int, int], patch_size: int
+) -> torch.Tensor:
     """Top-left corners of the patches at ``locations``.
 
     A location ``a`` in [0, 1]^2 (``a[0]`` row, ``a[1]`` column) maps to the corner
@@ -22,7 +24,9 @@ def patch_corners(locations: torch.Tensor, image_size: tuple[int, int], patch_si
     height, width = image_size
     if patch_size > min(height, width):
         raise ValueError(f"patch_size {patch_size} is larger than the image {height}x{width}")
-    span = torch.tensor([height - patch_size, width - patch_size], dtype=torch.float64, device=locations.device)
+    span = torch.tensor(
+        [height - patch_size, width - patch_size], dtype=torch.float64, device=locations.device
+    )
     return torch.floor(locations.to(torch.float64).clamp(0.0, 1.0) * span).to(torch.int64)
 
 

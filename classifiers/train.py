@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -135,9 +136,14 @@ def draw_batch(
     return images, labels, boxes
 
 
-def step_losses(steps: list[tuple[torch.Tensor, torch.Tensor]], labels: torch.Tensor, dsn: float) -> torch.Tensor:
+def step_losses(
+    steps: list[tuple[torch.Tensor, torch.Tensor]], labels: torch.Tensor, dsn: float
+) -> torch.Tensor:
     """Mean over steps of CE(head) + dsn * CE(encoder head)."""
-    losses = [F.cross_entropy(logits, labels) + dsn * F.cross_entropy(aux, labels) for logits, aux in steps]
+    losses = [
+        F.cross_entropy(logits, labels) + dsn * F.cross_entropy(aux, labels)
+        for logits, aux in steps
+    ]
     return torch.stack(losses).mean()
 
 
@@ -165,7 +171,9 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         indices = np.arange(start, min(start + batch_size, len(data)))
         images, labels, boxes = draw_batch(data, indices, rng)
-        locations = sample_locations(boxes, size, model.patch_size, focus_steps, target_prob, jitter, rng)
+        locations = sample_locations(
+            boxes, size, model.patch_size, focus_steps, target_prob, jitter, rng
+        )
         steps = model.unroll(images.to(device), torch.from_numpy(locations).to(device))
         for t, (logits, _) in enumerate(steps):
             correct[t] += (logits.argmax(1).cpu() == labels).sum().item()
@@ -181,7 +189,9 @@ class Trainer:
         entry = get_entry(config.classifier)
         self.data_name = config.data or entry.data
         if self.data_name is None:
-            raise ValueError(f"classifier {config.classifier!r} names no training data; pass --data")
+            raise ValueError(
+                f"classifier {config.classifier!r} names no training data; pass --data"
+            )
         self.out = Path(config.out or Path("runs") / config.classifier)
         self.device = resolve_device(config.device)
         if config.threads > 0:
@@ -189,10 +199,14 @@ class Trainer:
         torch.manual_seed(config.seed)
         model = create_classifier(config.classifier, device=self.device)
         if not isinstance(model, GFModel):
-            raise TypeError(f"classifiers.train trains GFModel classifiers, got {type(model).__name__}")
+            raise TypeError(
+                f"classifiers.train trains GFModel classifiers, got {type(model).__name__}"
+            )
         self.model = model.train()
         augment = DigitAugment() if config.augment else None
-        self.train_data: CanvasDataset = mnist_canvases(self.data_name, "train", config.mnist_root, augment)
+        self.train_data: CanvasDataset = mnist_canvases(
+            self.data_name, "train", config.mnist_root, augment
+        )
         self.test_data: CanvasDataset = mnist_canvases(self.data_name, "test", config.mnist_root)
         image_size = self.train_data.image_shape[1:]
         if tuple(model.config.image_size) != image_size:
@@ -200,7 +214,9 @@ class Trainer:
                 f"classifier {config.classifier!r} expects {model.config.image_size} images but data "
                 f"{self.data_name!r} has {image_size}; pick matching --data"
             )
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
         self.batches_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=config.epochs * self.batches_per_epoch
@@ -258,9 +274,17 @@ class Trainer:
             indices = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             images, labels, boxes = draw_batch(self.train_data, indices, rng)
             locations = sample_locations(
-                boxes, size, self.model.patch_size, cfg.focus_steps, cfg.target_patch_prob, cfg.target_jitter, rng
+                boxes,
+                size,
+                self.model.patch_size,
+                cfg.focus_steps,
+                cfg.target_patch_prob,
+                cfg.target_jitter,
+                rng,
             )
-            steps = self.model.unroll(images.to(self.device), torch.from_numpy(locations).to(self.device))
+            steps = self.model.unroll(
+                images.to(self.device), torch.from_numpy(locations).to(self.device)
+            )
             loss = step_losses(steps, labels.to(self.device), cfg.dsn_ratio)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -307,7 +331,9 @@ class Trainer:
             )
         writer.close()
         if cfg.export:
-            save_atomic(classifier_checkpoint(cfg.classifier, self.model, **self.meta()), cfg.export)
+            save_atomic(
+                classifier_checkpoint(cfg.classifier, self.model, **self.meta()), cfg.export
+            )
             print(f"exported weights to {cfg.export}")
         return self.history
 
@@ -322,7 +348,9 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + field.name.replace("_", "-")
         help_text = f"{docs.get(field.name, '')} (default: {field.default})".strip()
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
+            )
         else:
             kind = {"int": int, "float": float}.get(str(field.type), str)
             parser.add_argument(flag, type=kind, default=field.default, help=help_text)
@@ -337,7 +365,7 @@ def _field_docs() -> dict[str, str]:
     tree = ast.parse(inspect.getsource(TrainConfig))
     body = tree.body[0].body
     docs = {}
-    for node, following in zip(body, body[1:], strict=False):
+    for node, following in itertools.pairwise(body):
         if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
             value = following.value
             if isinstance(value, ast.Constant) and isinstance(value.value, str):

@@ -64,7 +64,9 @@ class EnvConfig:
             for key in unknown:
                 close = difflib.get_close_matches(key, names, n=1)
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise TypeError(f"unknown environment argument(s) {', '.join(hints)}; valid: {sorted(names)}")
+            raise TypeError(
+                f"unknown environment argument(s) {', '.join(hints)}; valid: {sorted(names)}"
+            )
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
@@ -75,7 +77,9 @@ class EnvConfig:
         if isinstance(self.data, str):
             _choice("data", self.data, tuple(CANVAS_PRESETS))
         if not isinstance(self.max_focus_steps, (int, np.integer)) or self.max_focus_steps < 1:
-            raise ValueError(f"max_focus_steps must be an integer >= 1, got {self.max_focus_steps!r}")
+            raise ValueError(
+                f"max_focus_steps must be an integer >= 1, got {self.max_focus_steps!r}"
+            )
         if self.grid_size is not None and self.grid_size < 1:
             raise ValueError(f"grid_size must be >= 1, got {self.grid_size!r}")
 
@@ -87,11 +91,16 @@ class EnvConfig:
         if isinstance(source, str):
             source = mnist_canvases(source, self.split, self.mnist_root)
         elif not isinstance(source, ImageSource):
-            raise TypeError(f"data must be a canvas preset name or an ImageSource, got {type(source).__name__}")
+            raise TypeError(
+                f"data must be a canvas preset name or an ImageSource, got {type(source).__name__}"
+            )
         classifier = self.classifier
         if isinstance(classifier, str):
             classifier = create_classifier(
-                classifier, pretrained=self.checkpoint is None, checkpoint=self.checkpoint, device=self.device
+                classifier,
+                pretrained=self.checkpoint is None,
+                checkpoint=self.checkpoint,
+                device=self.device,
             )
         elif not isinstance(classifier, GlanceFocusClassifier):
             raise TypeError(
@@ -156,7 +165,9 @@ def observation_space(config: EnvConfig, engine: GlanceFocusEngine) -> spaces.Sp
     return spaces.Dict(
         {
             "hidden": hidden,
-            "features": spaces.Box(-np.inf, np.inf, shape=engine.classifier.feature_shape, dtype=np.float32),
+            "features": spaces.Box(
+                -np.inf, np.inf, shape=engine.classifier.feature_shape, dtype=np.float32
+            ),
             "step": spaces.Discrete(steps + 1),
             "locations": spaces.Box(0.0, 1.0, shape=(steps, 2), dtype=np.float32),
         }
@@ -177,14 +188,18 @@ def to_locations(actions: Any, config: EnvConfig, grid: int, batch: int | None) 
                 f"grid actions must be integers of shape {expected}, got {cells.dtype} array of shape {cells.shape}"
             )
         if ((cells < 0) | (cells >= grid * grid)).any():
-            raise ValueError(f"grid action {cells.tolist()} out of range [0, {grid * grid - 1}] for a {grid}x{grid} grid")
+            raise ValueError(
+                f"grid action {cells.tolist()} out of range [0, {grid * grid - 1}] for a {grid}x{grid} grid"
+            )
         rows, cols = np.divmod(cells.reshape(-1), grid)
         scale = max(grid - 1, 1)
         return np.stack([rows, cols], axis=1).astype(np.float32) / scale
     values = np.asarray(actions)
     if values.shape != (*expected, 2):
         raise ValueError(f"continuous actions must have shape {(*expected, 2)}, got {values.shape}")
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
+        values.dtype, np.complexfloating
+    ):
         raise ValueError(f"continuous actions must be real numbers, got dtype {values.dtype}")
     values = values.astype(np.float32).reshape(-1, 2)
     if not np.isfinite(values).all():

@@ -62,10 +62,14 @@ class GlanceFocusEngine:
         n = num_envs
         self.images = torch.zeros(n, channels, self.height, self.width, device=self.device)
         self.state = torch.zeros(n, classifier.state_dim, device=self.device)
-        self.features = torch.zeros(n, *classifier.feature_shape, device=self.device) if keep_features else None
+        self.features = (
+            torch.zeros(n, *classifier.feature_shape, device=self.device) if keep_features else None
+        )
         self.labels = torch.zeros(n, dtype=torch.long, device=self.device)
         self.hidden = np.zeros((n, classifier.state_dim), dtype=np.float32)
-        self.feature_maps = np.zeros((n, *classifier.feature_shape), dtype=np.float32) if keep_features else None
+        self.feature_maps = (
+            np.zeros((n, *classifier.feature_shape), dtype=np.float32) if keep_features else None
+        )
         self.label = np.zeros(n, dtype=np.int64)
         self.log_prob = np.zeros(n, dtype=np.float64)  # log p_t(y)
         self.log_confidence = np.zeros(n, dtype=np.float64)
@@ -96,10 +100,14 @@ class GlanceFocusEngine:
             if index is None:
                 index = int(rng.integers(len(self.source)))
             elif not 0 <= int(index) < len(self.source):
-                raise IndexError(f"image index {index} out of range: the source has {len(self.source)} images")
+                raise IndexError(
+                    f"image index {index} out of range: the source has {len(self.source)} images"
+                )
             self.image_index[i] = index
             samples.append(self.source.sample(int(index), rng))
-        images = torch.from_numpy(np.stack([s.image for s in samples])).to(self.device, non_blocking=True)
+        images = torch.from_numpy(np.stack([s.image for s in samples])).to(
+            self.device, non_blocking=True
+        )
         labels = np.array([s.label for s in samples], dtype=np.int64)
         sel = self._select(envs)
         self.images[sel] = images
@@ -124,7 +132,9 @@ class GlanceFocusEngine:
                 "call reset() to start a new episode"
             )
         sel = self._select(envs)
-        corners = patch_corners(torch.from_numpy(locations), (self.height, self.width), self.patch_size)
+        corners = patch_corners(
+            torch.from_numpy(locations), (self.height, self.width), self.patch_size
+        )
         with torch.inference_mode():
             patches = crop_patches(self.images[sel], corners.to(self.device), self.patch_size)
             out = self.classifier.focus(patches, self.state[sel])
@@ -143,7 +153,9 @@ class GlanceFocusEngine:
             log_prob_y = log_probs.gather(1, self.labels[sel].unsqueeze(1))
             log_conf, prediction = log_probs.max(dim=1, keepdim=True)
             state = out.state.float()
-            packed = torch.cat([state, log_prob_y, log_conf, prediction.float()], dim=1).cpu().numpy()
+            packed = (
+                torch.cat([state, log_prob_y, log_conf, prediction.float()], dim=1).cpu().numpy()
+            )
             self.state[sel] = state
             if self.keep_features:
                 self.features[sel] = out.features.float()
@@ -174,7 +186,9 @@ class GlanceFocusEngine:
         steps = self.step_count if ids is None else self.step_count[ids]
         return steps >= self.max_focus_steps
 
-    def observation(self, ids: np.ndarray | slice, as_dict: bool) -> np.ndarray | dict[str, np.ndarray]:
+    def observation(
+        self, ids: np.ndarray | slice, as_dict: bool
+    ) -> np.ndarray | dict[str, np.ndarray]:
         """Observations of ``ids``: the hidden state, or the dict of hidden state, feature map,
         step index and locations so far."""
         hidden = self.hidden[ids].copy()

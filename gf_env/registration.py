@@ -13,15 +13,27 @@ IMAGENET_ENTRY_POINT = "gf_env.imagenet:make_imagenet_env"
 ENVS: list[dict[str, Any]] = [
     {
         "id": "GlanceFocus-TranslatedMNIST-v0",
-        "kwargs": {"data": "translated60", "classifier": "gf-mnist-translated60", "max_focus_steps": 4},
+        "kwargs": {
+            "data": "translated60",
+            "classifier": "gf-mnist-translated60",
+            "max_focus_steps": 4,
+        },
     },
     {
         "id": "GlanceFocus-ClutteredMNIST-v0",
-        "kwargs": {"data": "cluttered60", "classifier": "gf-mnist-cluttered60", "max_focus_steps": 4},
+        "kwargs": {
+            "data": "cluttered60",
+            "classifier": "gf-mnist-cluttered60",
+            "max_focus_steps": 4,
+        },
     },
     {
         "id": "GlanceFocus-ClutteredMNIST100-v0",
-        "kwargs": {"data": "cluttered100", "classifier": "gf-mnist-cluttered100", "max_focus_steps": 4},
+        "kwargs": {
+            "data": "cluttered100",
+            "classifier": "gf-mnist-cluttered100",
+            "max_focus_steps": 4,
+        },
     },
 ]
 OFFLINE_ENV_IDS = [spec["id"] for spec in ENVS]
@@ -40,7 +52,11 @@ def register_envs() -> None:
                 disable_env_checker=False,
             )
     if IMAGENET_ENV_ID not in gym.registry:
-        gym.register(id=IMAGENET_ENV_ID, entry_point=IMAGENET_ENTRY_POINT, vector_entry_point=IMAGENET_ENTRY_POINT)
+        gym.register(
+            id=IMAGENET_ENV_ID,
+            entry_point=IMAGENET_ENTRY_POINT,
+            vector_entry_point=IMAGENET_ENTRY_POINT,
+        )
 
 
 def list_envs(offline_only: bool = False) -> list[str]:

@@ -78,10 +78,14 @@ class SB3VecEnv(VecEnv):
     def get_attr(self, attr_name: str, indices: Iterable[int] | int | None = None) -> list[Any]:
         return [getattr(self.env, attr_name) for _ in self._get_indices(indices)]
 
-    def set_attr(self, attr_name: str, value: Any, indices: Iterable[int] | int | None = None) -> None:
+    def set_attr(
+        self, attr_name: str, value: Any, indices: Iterable[int] | int | None = None
+    ) -> None:
         setattr(self.env, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args, indices=None, **method_kwargs
+    ) -> list[Any]:
         method = getattr(self.env, method_name)
         return [method(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
 
@@ -118,9 +122,13 @@ def make_sb3_vec_env(
         monitor: wrap in SB3's ``VecMonitor`` so episode returns and lengths are logged.
         **kwargs: environment arguments (:class:`~gf_env.EnvConfig`).
     """
-    vector = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    vector = gym.make_vec(
+        env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs
+    )
     if not isinstance(vector, GlanceFocusVectorEnv):
-        raise TypeError(f"{env_id!r} does not build a GlanceFocusVectorEnv (got {type(vector).__name__})")
+        raise TypeError(
+            f"{env_id!r} does not build a GlanceFocusVectorEnv (got {type(vector).__name__})"
+        )
     venv: VecEnv = SB3VecEnv(vector)
     if seed is not None:
         venv.seed(seed)

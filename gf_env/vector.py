@@ -34,7 +34,12 @@ class GlanceFocusVectorEnv(VectorEnv):
     (one image index or ``None`` per sub-environment).
     """
 
-    def __init__(self, num_envs: int = 1, autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP, **kwargs: Any):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
+    ):
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.engine = self.config.build_engine(num_envs)
         self.num_envs = num_envs
@@ -50,7 +55,12 @@ class GlanceFocusVectorEnv(VectorEnv):
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._all = np.arange(num_envs)
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ):
         options = options or {}
         mask = options.get("reset_mask")
         ids = self._all if mask is None else np.flatnonzero(_mask(mask, self.num_envs))
@@ -58,7 +68,9 @@ class GlanceFocusVectorEnv(VectorEnv):
         indices = options.get("index")
         if indices is not None:
             if np.ndim(indices) == 0 or len(indices) != self.num_envs:
-                raise ValueError(f"options['index'] needs one entry (int or None) per sub-env ({self.num_envs})")
+                raise ValueError(
+                    f"options['index'] needs one entry (int or None) per sub-env ({self.num_envs})"
+                )
             indices = [indices[i] for i in ids]
         self.engine.reset(self._rngs, None if mask is None else ids, indices)
         self._autoreset[ids] = False
@@ -88,7 +100,11 @@ class GlanceFocusVectorEnv(VectorEnv):
             infos["_final_info"] = terminated.copy()
             self.engine.reset(self._rngs, done)
             infos.update(self._info(self._all))
-        self._autoreset = terminated if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros_like(terminated)
+        self._autoreset = (
+            terminated
+            if self.autoreset_mode == AutoresetMode.NEXT_STEP
+            else np.zeros_like(terminated)
+        )
         return self._observation(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
 
     def _seed(self, seed: int | Sequence[int | None] | None) -> None:
@@ -131,7 +147,9 @@ class GlanceFocusVectorEnv(VectorEnv):
 def _mask(mask: Any, num_envs: int) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.shape != (num_envs,) or mask.dtype != np.bool_:
-        raise ValueError(f"reset_mask must be a bool array of shape ({num_envs},), got {mask.dtype} {mask.shape}")
+        raise ValueError(
+            f"reset_mask must be a bool array of shape ({num_envs},), got {mask.dtype} {mask.shape}"
+        )
     return mask
 
 

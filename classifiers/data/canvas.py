@@ -135,14 +135,18 @@ class CanvasDataset:
         for k in range(0, 5 * count, 5):
             source, cr, cc, pr, pc = draws[k : k + 5]
             source += source >= index  # any digit but the target
-            canvas[pr : pr + frag, pc : pc + frag] += self._pixels[source, cr : cr + frag, cc : cc + frag]
+            canvas[pr : pr + frag, pc : pc + frag] += self._pixels[
+                source, cr : cr + frag, cc : cc + frag
+            ]
         digit = self._pixels[index]
         if self.augment is not None:
             digit = self.augment(digit, rng)
         top, left = draws[-2:]
         canvas[top : top + DIGIT_SIZE, left : left + DIGIT_SIZE] += digit
         np.clip(canvas, 0.0, 1.0, out=canvas)
-        return Sample(canvas[None], int(self.digits.labels[index]), (top, left, DIGIT_SIZE, DIGIT_SIZE))
+        return Sample(
+            canvas[None], int(self.digits.labels[index]), (top, left, DIGIT_SIZE, DIGIT_SIZE)
+        )
 
 
 def mnist_canvases(
@@ -154,6 +158,8 @@ def mnist_canvases(
     """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec."""
     if isinstance(preset, str):
         if preset not in CANVAS_PRESETS:
-            raise ValueError(f"unknown canvas preset {preset!r}; choose one of {sorted(CANVAS_PRESETS)}")
+            raise ValueError(
+                f"unknown canvas preset {preset!r}; choose one of {sorted(CANVAS_PRESETS)}"
+            )
         preset = CANVAS_PRESETS[preset]
     return CanvasDataset(load_digits(split, mnist_root), preset, augment)

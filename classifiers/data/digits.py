@@ -74,7 +74,11 @@ def embedded_split_indices(labels: np.ndarray, split: str, seed: int = 0) -> np.
     chosen = []
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
-        part = members[:EMBEDDED_TEST_PER_CLASS] if split == "test" else members[EMBEDDED_TEST_PER_CLASS:]
+        part = (
+            members[:EMBEDDED_TEST_PER_CLASS]
+            if split == "test"
+            else members[EMBEDDED_TEST_PER_CLASS:]
+        )
         chosen.append(part)
     return np.sort(np.concatenate(chosen))
 
@@ -127,7 +131,9 @@ def load_folder_digits(root: str | os.PathLike, split: str) -> DigitSet:
     return DigitSet(np.ascontiguousarray(images), labels)
 
 
-def load_digits(split: str, mnist_root: str | os.PathLike | None = None, split_seed: int = 0) -> DigitSet:
+def load_digits(
+    split: str, mnist_root: str | os.PathLike | None = None, split_seed: int = 0
+) -> DigitSet:
     """Load the digits of one split.
 
     Args:
