@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +46,16 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
         raise CheckpointError(
-            f"refused to load {str(path)!r}: it needs arbitrary code to unpickle, which is unsafe "
-            f"for files from elsewhere. Re-save it as a plain state dict. ({exc})"
+            f"refused to load {str(path)!r}: it holds objects that only arbitrary code could "
+            "rebuild (torch.load(weights_only=True) failed), which is unsafe for files from "
+            "elsewhere, or it is corrupt. Re-save it as a dict of tensors."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # torch raises many types for damaged files
         raise CheckpointError(
-            f"{str(path)!r} is not a readable checkpoint (truncated or corrupt?): {exc}"
+            f"{str(path)!r} is not a readable checkpoint (truncated or corrupt?): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{str(path)!r} holds a {type(data).__name__}, expected a dict")

@@ -79,6 +79,8 @@ class TrainConfig:
     export: str | None = None
     """write the final weights (slim checkpoint) here, e.g. classifiers/weights/<name>.pt"""
     progress: bool = True
+    max_images: int | None = None
+    """use a fixed subset of N digits of each split (quick runs and tests)"""
 
     def __post_init__(self) -> None:
         checks = {
@@ -205,9 +207,11 @@ class Trainer:
         self.model = model.train()
         augment = DigitAugment() if config.augment else None
         self.train_data: CanvasDataset = mnist_canvases(
-            self.data_name, "train", config.mnist_root, augment
+            self.data_name, "train", config.mnist_root, augment, limit=config.max_images
         )
-        self.test_data: CanvasDataset = mnist_canvases(self.data_name, "test", config.mnist_root)
+        self.test_data: CanvasDataset = mnist_canvases(
+            self.data_name, "test", config.mnist_root, limit=config.max_images
+        )
         image_size = self.train_data.image_shape[1:]
         if tuple(model.config.image_size) != image_size:
             raise ValueError(
@@ -295,14 +299,16 @@ class Trainer:
             bar.set_postfix(loss=f"{total / seen:.3f}")
         return total / seen
 
-    def fit(self) -> list[dict[str, Any]]:
+    def fit(self, stop_after: int | None = None) -> list[dict[str, Any]]:
+        """Train until ``config.epochs`` (or, to simulate an interruption, ``stop_after``) epochs."""
         cfg = self.config
         if cfg.resume:
             self.resume()
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(self.out / "tb"))
-        while self.epoch < cfg.epochs:
+        last = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
+        while self.epoch < last:
             start = time.perf_counter()
             loss = self.train_epoch()
             random_acc = evaluate(self.model, self.test_data, cfg.focus_steps)
@@ -330,7 +336,7 @@ class Trainer:
                 flush=True,
             )
         writer.close()
-        if cfg.export:
+        if cfg.export and self.epoch == cfg.epochs:
             save_atomic(
                 classifier_checkpoint(cfg.classifier, self.model, **self.meta()), cfg.export
             )
@@ -352,7 +358,7 @@ def _parser() -> argparse.ArgumentParser:
                 flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
             )
         else:
-            kind = {"int": int, "float": float}.get(str(field.type), str)
+            kind = {"int": int, "float": float}.get(str(field.type).removesuffix(" | None"), str)
             parser.add_argument(flag, type=kind, default=field.default, help=help_text)
     return parser
 

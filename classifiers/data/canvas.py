@@ -154,12 +154,20 @@ def mnist_canvases(
     split: str = "train",
     mnist_root: str | os.PathLike | None = None,
     augment: DigitAugment | None = None,
+    limit: int | None = None,
 ) -> CanvasDataset:
-    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec."""
+    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec.
+
+    ``limit`` keeps a fixed random subset of ``limit`` digits of the split (all classes).
+    """
     if isinstance(preset, str):
         if preset not in CANVAS_PRESETS:
             raise ValueError(
                 f"unknown canvas preset {preset!r}; choose one of {sorted(CANVAS_PRESETS)}"
             )
         preset = CANVAS_PRESETS[preset]
-    return CanvasDataset(load_digits(split, mnist_root), preset, augment)
+    digits = load_digits(split, mnist_root)
+    if limit is not None:
+        keep = np.sort(np.random.default_rng(0).permutation(len(digits))[:limit])
+        digits = DigitSet(digits.images[keep], digits.labels[keep])
+    return CanvasDataset(digits, preset, augment)

@@ -1,0 +1,125 @@
+import pickle
+
+import pytest
+import torch
+
+from classifiers import (
+    CheckpointError,
+    GFConfig,
+    GFModel,
+    classifier_checkpoint,
+    create_classifier,
+    get_entry,
+    list_classifiers,
+    load_file,
+    register_classifier,
+    save_atomic,
+)
+
+MNIST = ["gf-mnist-cluttered100", "gf-mnist-cluttered60", "gf-mnist-translated60"]
+
+
+def test_list_and_pattern():
+    assert set(MNIST) <= set(list_classifiers())
+    assert list_classifiers("gf-mnist-c*") == ["gf-mnist-cluttered100", "gf-mnist-cluttered60"]
+    assert list_classifiers(pretrained=True) == MNIST
+
+
+@pytest.mark.parametrize("name", MNIST)
+def test_shipped_weights_load_and_record_how_they_were_made(name):
+    entry = get_entry(name)
+    data = load_file(entry.weights_path)
+    assert data["name"] == name
+    assert data["meta"]["stage"] == 1 and data["meta"]["data"] == entry.data
+    assert data["meta"]["epochs_done"] == data["meta"]["train_config"]["epochs"]
+    model = create_classifier(name, pretrained=True, device="cpu")
+    assert not model.training
+    random = create_classifier(name, device="cpu")
+    key = "head.fc.weight"
+    assert not torch.equal(model.state_dict()[key], random.state_dict()[key])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(1)
+    model = create_classifier("gf-mnist-cluttered60", device="cpu")
+    path = save_atomic(classifier_checkpoint("gf-mnist-cluttered60", model), tmp_path / "w.pt")
+    loaded = create_classifier("gf-mnist-cluttered60", checkpoint=path, device="cpu")
+    images = torch.rand(2, 1, 60, 60)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.glance(images).logits, loaded.glance(images).logits)
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temporary file
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(KeyError, match="Did you mean 'gf-mnist-cluttered60'"):
+        create_classifier("gf-mnist-cluttered6")
+
+
+def test_checkpoint_for_another_architecture_is_refused(tmp_path):
+    model = create_classifier("gf-mnist-cluttered100", device="cpu")
+    path = save_atomic(classifier_checkpoint("gf-mnist-cluttered100", model), tmp_path / "w.pt")
+    with pytest.raises(CheckpointError, match="patch_size: file 32 vs model 28"):
+        create_classifier("gf-mnist-cluttered60", checkpoint=path)
+
+
+def test_mismatched_keys_are_named(tmp_path):
+    model = create_classifier("gf-mnist-cluttered60", device="cpu")
+    data = classifier_checkpoint("gf-mnist-cluttered60", model)
+    data["config"] = None
+    del data["state_dict"]["head.fc.bias"]
+    data["state_dict"]["extra.weight"] = torch.zeros(1)
+    save_atomic(data, tmp_path / "w.pt")
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing keys \['head.fc.bias'\].*unexpected keys \['extra.weight'\]",
+    ):
+        create_classifier("gf-mnist-cluttered60", checkpoint=tmp_path / "w.pt")
+
+
+def test_not_a_checkpoint_and_truncated_files(tmp_path):
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_file(tmp_path / "text.pt")
+    model = create_classifier("gf-mnist-cluttered60", device="cpu")
+    good = save_atomic(classifier_checkpoint("gf-mnist-cluttered60", model), tmp_path / "good.pt")
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_file(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a glance-focus classifier checkpoint"):
+        create_classifier("gf-mnist-cluttered60", checkpoint=tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_file(tmp_path / "missing.pt")
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_pickle_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "evil.pt", "wb") as handle:
+        pickle.dump({"state_dict": _Payload(marker)}, handle)
+    torch.save({"x": _Payload(marker)}, tmp_path / "evil_zip.pt")
+    marker.unlink(missing_ok=True)
+    for name in ("evil.pt", "evil_zip.pt"):
+        with pytest.raises(CheckpointError, match=r"refused|not a readable"):
+            load_file(tmp_path / name)
+    assert not marker.exists()
+
+
+def test_user_model_registers_in_a_few_lines():
+    @register_classifier("test-user-gf", description="a user's model")
+    def user_gf(**overrides):
+        return GFModel(GFConfig(image_size=(60, 60), patch_size=20, glance_size=12, **overrides))
+
+    model = create_classifier("test-user-gf", hidden_size=64, device="cpu")
+    assert model.patch_size == 20 and model.state_dim == 64
+    assert "test-user-gf" in list_classifiers()
+    with pytest.raises(ValueError, match="no shipped weights"):
+        create_classifier("test-user-gf", pretrained=True)
