@@ -44,16 +44,17 @@ class SmallCNN(nn.Module):
     """A plain CNN for small grayscale inputs (MNIST canvases and their patches).
 
     3x3 convolutions with GroupNorm and ReLU; the first keeps the resolution, every later one
-    halves it. The feature map is flattened and projected to ``embed_dim`` (on 4,000 MNIST digits this
-    learns far faster than global average pooling: 96% vs 87% test accuracy after 3 epochs), followed
-    by the encoder's own linear head. GroupNorm rather than BatchNorm: its output does not depend on
-    batch statistics, so the same weights behave alike on glances, random patches and a policy's
-    patches.
+    halves it. The feature map is max-pooled over space and projected to ``embed_dim``, followed by
+    the encoder's own linear head. Global max pooling because the object can be anywhere in a
+    glance: on 100x100 cluttered canvases glanced at 32x32, a glance-only encoder reached 63% test
+    accuracy after 12 epochs with max pooling, 27% with average pooling and 25% with a flattened
+    map. GroupNorm rather than BatchNorm: its output does not depend on batch statistics, so the
+    same weights behave alike on glances, random patches and a policy's patches.
 
     Args:
         in_chans: input channels.
         num_classes: classes of the encoder's own head.
-        input_size: side of the square inputs (fixes the projection's size).
+        input_size: side of the square inputs (fixes ``feature_map_shape``).
         widths: output channels of each convolution.
         embed_dim: size of the pooled feature vector.
         groups: GroupNorm groups.
@@ -82,14 +83,12 @@ class SmallCNN(nn.Module):
             side = (side - 1) // stride + 1
         self.feature_map_shape = (widths[-1], side, side)
         self.feature_dim = embed_dim
-        self.proj = nn.Sequential(
-            nn.Flatten(), nn.Linear(widths[-1] * side * side, embed_dim), nn.ReLU()
-        )
+        self.proj = nn.Sequential(nn.Linear(widths[-1], embed_dim), nn.ReLU())
         self.fc = nn.Linear(embed_dim, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
     def forward_head(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.proj(fmap)
+        pooled = self.proj(fmap.amax(dim=(2, 3)))
         return pooled, self.fc(pooled)

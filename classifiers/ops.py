@@ -31,7 +31,7 @@ def patch_corners(
 
 
 def crop_patches(images: torch.Tensor, corners: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Cut one ``patch_size`` square per image at its own corner, in a single gather.
+    """Cut one ``patch_size`` square per image at its own corner.
 
     Args:
         images: ``(N, C, H, W)``.
@@ -40,11 +40,8 @@ def crop_patches(images: torch.Tensor, corners: torch.Tensor, patch_size: int) -
     Returns:
         ``(N, C, P, P)`` patches.
     """
-    n, c = images.shape[:2]
-    offsets = torch.arange(patch_size, device=images.device)
+    # A strided view of every P x P window, indexed once per image: no index tensor of N*C*P*P.
+    windows = images.unfold(2, patch_size, 1).unfold(3, patch_size, 1)  # (N, C, H-P+1, W-P+1, P, P)
     corners = corners.to(images.device)
-    rows = (corners[:, 0, None] + offsets)[:, None, :, None]
-    cols = (corners[:, 1, None] + offsets)[:, None, None, :]
-    batch = torch.arange(n, device=images.device)[:, None, None, None]
-    channel = torch.arange(c, device=images.device)[None, :, None, None]
-    return images[batch, channel, rows, cols]
+    batch = torch.arange(images.shape[0], device=images.device)
+    return windows[batch, :, corners[:, 0], corners[:, 1]]

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from classifiers.checkpoint import classifier_checkpoint, load_file, load_into, save_atomic
-from classifiers.data import CanvasDataset, DigitAugment, ImageSource, mnist_canvases
+from classifiers.data import CanvasDataset, DigitAugment, mnist_canvases
 from classifiers.gf_model import GFModel
 from classifiers.registry import create_classifier, get_entry
 
@@ -128,8 +128,9 @@ def sample_locations(
 
 
 def draw_batch(
-    data: ImageSource, indices: np.ndarray, rng: np.random.Generator
+    data: CanvasDataset, indices: np.ndarray, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Canvases of ``indices`` drawn one after the other from one ``rng``."""
     samples = [data.sample(int(i), rng) for i in indices]
     images = torch.from_numpy(np.stack([s.image for s in samples]))
     labels = torch.tensor([s.label for s in samples], dtype=torch.long)
@@ -152,7 +153,7 @@ def step_losses(
 @torch.inference_mode()
 def evaluate(
     model: GFModel,
-    data: ImageSource,
+    data: CanvasDataset,
     focus_steps: int,
     batch_size: int = 256,
     seed: int = EVAL_SEED,

@@ -57,6 +57,7 @@ class EnvConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
+        """Build from environment keyword arguments; unknown names raise with the closest match."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
@@ -80,8 +81,10 @@ class EnvConfig:
             raise ValueError(
                 f"max_focus_steps must be an integer >= 1, got {self.max_focus_steps!r}"
             )
-        if self.grid_size is not None and self.grid_size < 1:
-            raise ValueError(f"grid_size must be >= 1, got {self.grid_size!r}")
+        if self.grid_size is not None and (
+            not isinstance(self.grid_size, (int, np.integer)) or self.grid_size < 1
+        ):
+            raise ValueError(f"grid_size must be an integer >= 1 (or None), got {self.grid_size!r}")
 
     def build_engine(self, num_envs: int) -> GlanceFocusEngine:
         """Resolve data and classifier, check they fit together, and build the engine."""
@@ -122,9 +125,16 @@ class EnvConfig:
         )
 
     def grid(self, engine: GlanceFocusEngine) -> int:
+        """G of grid actions: ``grid_size``, or enough cells per side to tile the image."""
         if self.grid_size is not None:
             return self.grid_size
         return math.ceil(max(engine.height, engine.width) / engine.patch_size)
+
+
+def check_render_mode(render_mode: str | None, supported: list[str]) -> None:
+    """Refuse a render mode the environment does not offer, naming those it does."""
+    if render_mode is not None and render_mode not in supported:
+        raise ValueError(f"render_mode must be one of {supported} or None, got {render_mode!r}")
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
@@ -151,12 +161,14 @@ def _check_compatible(source: ImageSource, classifier: GlanceFocusClassifier) ->
 
 
 def action_space(config: EnvConfig, engine: GlanceFocusEngine) -> spaces.Space:
+    """The single-environment action space."""
     if config.action_type == "grid":
         return spaces.Discrete(config.grid(engine) ** 2)
     return spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
 
 
 def observation_space(config: EnvConfig, engine: GlanceFocusEngine) -> spaces.Space:
+    """The single-environment observation space (bounded by the classifier's ``state_range``)."""
     low, high = getattr(engine.classifier, "state_range", (-np.inf, np.inf))
     hidden = spaces.Box(low, high, shape=(engine.classifier.state_dim,), dtype=np.float32)
     if config.observation == "hidden":

@@ -93,26 +93,26 @@ class GlanceFocusEngine:
         whatever the source draws to render it.
         """
         ids = np.arange(self.num_envs) if envs is None else envs
-        samples = []
+        chosen = []
         for j, i in enumerate(ids):
-            rng = rngs[i]
             index = None if indices is None else indices[j]
             if index is None:
-                index = int(rng.integers(len(self.source)))
-            elif not 0 <= int(index) < len(self.source):
+                index = int(rngs[i].integers(len(self.source)))
+            elif not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.source):
                 raise IndexError(
-                    f"image index {index} out of range: the source has {len(self.source)} images"
+                    f"image index {index!r} out of range: pass an integer in [0, {len(self.source)})"
                 )
-            self.image_index[i] = index
-            samples.append(self.source.sample(int(index), rng))
-        images = torch.from_numpy(np.stack([s.image for s in samples])).to(
-            self.device, non_blocking=True
-        )
-        labels = np.array([s.label for s in samples], dtype=np.int64)
+            chosen.append(int(index))
+        batch = self.source.sample_batch(chosen, [rngs[i] for i in ids])
+        self.image_index[ids] = chosen
+        images = torch.from_numpy(batch.images).to(self.device, non_blocking=True)
         sel = self._select(envs)
-        self.images[sel] = images
-        self.label[ids] = labels
-        self.labels[sel] = torch.from_numpy(labels).to(self.device)
+        if envs is None:
+            self.images = images  # a fresh tensor: no copy needed
+        else:
+            self.images[sel] = images
+        self.label[ids] = batch.labels
+        self.labels[sel] = torch.from_numpy(batch.labels).to(self.device)
         with torch.inference_mode():
             out = self.classifier.glance(images)
         self._record(sel, ids, out)
@@ -183,6 +183,7 @@ class GlanceFocusEngine:
     # -- views for the faces ----------------------------------------------------------------
 
     def terminated(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Whether the episodes of ``ids`` (default all) have taken every focus step."""
         steps = self.step_count if ids is None else self.step_count[ids]
         return steps >= self.max_focus_steps
 
@@ -211,6 +212,6 @@ class GlanceFocusEngine:
             "true_class_prob": np.exp(self.log_prob[ids]),
             "step": steps.copy(),
             "patch_box": self.patch_box[ids].copy(),
-            "flops": self.flops.glance + steps * self.flops.focus,
+            "flops": self.flops.cumulative(steps),
             "image_index": self.image_index[ids].copy(),
         }

@@ -6,7 +6,13 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from gf_env.config import EnvConfig, action_space, observation_space, to_locations
+from gf_env.config import (
+    EnvConfig,
+    action_space,
+    check_render_mode,
+    observation_space,
+    to_locations,
+)
 
 
 class GlanceFocusEnv(gym.Env):
@@ -71,7 +77,8 @@ class GlanceFocusEnv(gym.Env):
     ## Vectorized environment
     ``gym.make_vec(id, num_envs=64)`` returns :class:`~gf_env.GlanceFocusVectorEnv`, which runs
     all 64 episodes with one batched classifier call per step. Its sub-environment ``i`` seeded
-    with ``seed + i`` behaves exactly like this env seeded with ``seed + i``.
+    with ``seed + i`` sees the same images and patches as this env seeded with ``seed + i``, and
+    the same classifier outputs up to float rounding that differs between batch sizes.
 
     ## Version History
     * v0: first release (classifiers trained by ``classifiers.train``, weights shipped with the
@@ -80,7 +87,9 @@ class GlanceFocusEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, render_mode: str | None = None, **kwargs: Any):
+        check_render_mode(render_mode, self.metadata["render_modes"])
+        self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.engine = self.config.build_engine(1)
         self._grid = self.config.grid(self.engine)

@@ -61,13 +61,12 @@ class SB3VecEnv(VecEnv):
     def step_wait(self):
         obs, rewards, terminated, truncated, infos = self.env.step(self._actions)
         dones = terminated | truncated
-        final_obs = infos.get("final_obs")
-        final_info = infos.get("final_info")
-        final = _split_infos(final_info, self.num_envs) if final_info is not None else None
         out = _split_infos(infos, self.num_envs)
-        for i in np.flatnonzero(dones):
-            out[i] = dict(final[i]) if final is not None else out[i]
-            out[i]["terminal_observation"] = final_obs[i]
+        if dones.any():
+            final = _split_infos(infos["final_info"], self.num_envs)
+            for i in np.flatnonzero(dones):
+                self.reset_infos[i] = out[i]  # the new episode's first info
+                out[i] = {**final[i], "terminal_observation": infos["final_obs"][i]}
         for i in range(self.num_envs):
             out[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         return obs, rewards.astype(np.float32), dones, out
@@ -76,18 +75,37 @@ class SB3VecEnv(VecEnv):
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: Iterable[int] | int | None = None) -> list[Any]:
-        return [getattr(self.env, attr_name) for _ in self._get_indices(indices)]
+        """An attribute of the sub-environments. They share one batched env, so each gets the
+        batched env's attribute, except ``observation_space``/``action_space``, which are the
+        per-sub-environment spaces."""
+        name = {
+            "observation_space": "single_observation_space",
+            "action_space": "single_action_space",
+        }
+        value = getattr(self.env, name.get(attr_name, attr_name))
+        return [value for _ in self._get_indices(indices)]
 
     def set_attr(
         self, attr_name: str, value: Any, indices: Iterable[int] | int | None = None
     ) -> None:
+        """Set an attribute of the shared batched env (it applies to every sub-environment)."""
+        if indices is not None and len(list(self._get_indices(indices))) != self.num_envs:
+            raise ValueError(
+                "the sub-environments share one batched env: set_attr applies to all of them; "
+                "call it without indices"
+            )
         setattr(self.env, attr_name, value)
 
     def env_method(
         self, method_name: str, *method_args, indices=None, **method_kwargs
     ) -> list[Any]:
-        method = getattr(self.env, method_name)
-        return [method(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
+        """Call a method of the shared batched env once; every index gets its result."""
+        if method_name in ("reset", "step"):
+            raise ValueError(
+                f"call SB3VecEnv.{method_name}() itself, not env_method({method_name!r})"
+            )
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
         return [False for _ in self._get_indices(indices)]
@@ -127,7 +145,8 @@ def make_sb3_vec_env(
     )
     if not isinstance(vector, GlanceFocusVectorEnv):
         raise TypeError(
-            f"{env_id!r} does not build a GlanceFocusVectorEnv (got {type(vector).__name__})"
+            f"{env_id!r} builds a {type(vector).__name__}, not a GlanceFocusVectorEnv; pass a "
+            "GlanceFocus-* id (gf_env.list_envs())"
         )
     venv: VecEnv = SB3VecEnv(vector)
     if seed is not None:

@@ -10,7 +10,13 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from gf_env.config import EnvConfig, action_space, observation_space, to_locations
+from gf_env.config import (
+    EnvConfig,
+    action_space,
+    check_render_mode,
+    observation_space,
+    to_locations,
+)
 
 
 class GlanceFocusVectorEnv(VectorEnv):
@@ -19,7 +25,8 @@ class GlanceFocusVectorEnv(VectorEnv):
     Same dynamics, spaces and arguments as :class:`~gf_env.GlanceFocusEnv` (see its docstring);
     ``gym.make_vec(id, num_envs=N)`` returns this class. Sub-environment ``i`` draws from its own RNG,
     seeded with ``seed + i`` by ``reset(seed=seed)``, so it reproduces a single env seeded with
-    ``seed + i`` step for step.
+    ``seed + i`` step for step: the same images, labels and patches, and the same classifier
+    outputs up to the float rounding that differs between batch sizes.
 
     Args:
         num_envs: number of sub-environments.
@@ -38,12 +45,21 @@ class GlanceFocusVectorEnv(VectorEnv):
         self,
         num_envs: int = 1,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
         **kwargs: Any,
     ):
+        check_render_mode(render_mode, [])
+        self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.engine = self.config.build_engine(num_envs)
         self.num_envs = num_envs
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            valid = [mode.value for mode in AutoresetMode]
+            raise ValueError(
+                f"autoreset_mode must be one of {valid}, got {autoreset_mode!r}"
+            ) from None
         self.metadata = {"render_modes": [], "autoreset_mode": self.autoreset_mode}
         self._grid = self.config.grid(self.engine)
         self._as_dict = self.config.observation == "dict"
@@ -51,7 +67,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         self.single_observation_space = observation_space(self.config, self.engine)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self._rngs: list[np.random.Generator] | None = None
+        self._rngs: list[np.random.Generator | None] | None = None
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._all = np.arange(num_envs)
 
@@ -64,7 +80,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         options = options or {}
         mask = options.get("reset_mask")
         ids = self._all if mask is None else np.flatnonzero(_mask(mask, self.num_envs))
-        self._seed(seed)
+        self._seed(seed, ids)
         indices = options.get("index")
         if indices is not None:
             if np.ndim(indices) == 0 or len(indices) != self.num_envs:
@@ -74,7 +90,8 @@ class GlanceFocusVectorEnv(VectorEnv):
             indices = [indices[i] for i in ids]
         self.engine.reset(self._rngs, None if mask is None else ids, indices)
         self._autoreset[ids] = False
-        return self._observation(), self._info(self._all)
+        infos = self._info(self._all) if mask is None else self._info(ids, size=self.num_envs)
+        return self._observation(), infos
 
     def step(self, actions):
         locations = to_locations(actions, self.config, self._grid, batch=self.num_envs)
@@ -107,7 +124,8 @@ class GlanceFocusVectorEnv(VectorEnv):
         )
         return self._observation(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
 
-    def _seed(self, seed: int | Sequence[int | None] | None) -> None:
+    def _seed(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> None:
+        """Seed the RNGs of ``ids`` (as Gymnasium does: ``seed + i`` for sub-env ``i``)."""
         if seed is None:
             seeds = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -115,13 +133,15 @@ class GlanceFocusVectorEnv(VectorEnv):
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
-                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-environments")
+                raise ValueError(
+                    f"got {len(seeds)} seeds for {self.num_envs} sub-environments; pass one seed "
+                    "per sub-environment, a single int, or None"
+                )
         if self._rngs is None:
-            self._rngs = [seeding.np_random(s)[0] for s in seeds]
-        else:
-            for i, s in enumerate(seeds):
-                if s is not None:
-                    self._rngs[i] = seeding.np_random(s)[0]
+            self._rngs = [None] * self.num_envs
+        for i in ids:
+            if seeds[i] is not None or self._rngs[i] is None:
+                self._rngs[i] = seeding.np_random(seeds[i])[0]
         if isinstance(seed, (int, np.integer)):
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,12 +24,28 @@ class Sample:
     box: tuple[int, int, int, int] | None = None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Several images of a source.
+
+    Args:
+        images: ``(B, C, H, W)`` ``float32`` array with values in [0, 1].
+        labels: ``(B,)`` ``int64`` true classes.
+        boxes: ``(B, 4)`` object boxes (top, left, height, width), when the source knows.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray | None = None
+
+
 @runtime_checkable
 class ImageSource(Protocol):
-    """A finite, indexable set of labelled images whose rendering may draw from an RNG.
+    """A finite, indexable set of labelled images whose rendering may draw from RNGs.
 
-    ``sample(index, rng)`` must be a pure function of ``index`` and the state of ``rng``, so that
-    seeded episodes are reproducible.
+    ``sample_batch(indices, rngs)`` renders image ``indices[j]`` drawing only from ``rngs[j]``; it
+    must be a pure function of the indices and the RNG states, so that seeded episodes are
+    reproducible and a batch equals the same images rendered one by one.
     """
 
     num_classes: int
@@ -36,4 +53,6 @@ class ImageSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def sample(self, index: int, rng: np.random.Generator) -> Sample: ...
+    def sample_batch(
+        self, indices: Sequence[int], rngs: Sequence[np.random.Generator]
+    ) -> Batch: ...

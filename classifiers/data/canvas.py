@@ -10,12 +10,13 @@ and a fresh draw gives new placements.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from classifiers.data.base import Sample
+from classifiers.data.base import Batch, Sample
 from classifiers.data.digits import DigitSet, load_digits
 
 DIGIT_SIZE = 28
@@ -124,29 +125,58 @@ class CanvasDataset:
 
     def sample(self, index: int, rng: np.random.Generator) -> Sample:
         """Render the canvas of digit ``index`` with placements drawn from ``rng``."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"digit index {index} out of range for {len(self)} digits")
-        spec = self.spec
-        size, frag, count = spec.size, spec.distractor_size, spec.num_distractors
-        # One draw for every placement: [source, crop row, crop col, row, col] per distractor, then
-        # the target's row and column; python ints keep the slicing below cheap.
-        draws = rng.integers(0, self._highs).tolist()
-        canvas = np.zeros((size, size), dtype=np.float32)
-        for k in range(0, 5 * count, 5):
-            source, cr, cc, pr, pc = draws[k : k + 5]
-            source += source >= index  # any digit but the target
-            canvas[pr : pr + frag, pc : pc + frag] += self._pixels[
-                source, cr : cr + frag, cc : cc + frag
+        batch = self.sample_batch([index], [rng])
+        box = tuple(int(v) for v in batch.boxes[0])
+        return Sample(batch.images[0], int(batch.labels[0]), box)
+
+    def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
+        """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
+
+        Each canvas draws all its placements with one ``random`` call on its own RNG (then, with ``augment``,
+        the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])`` exactly. The
+        pastes are vectorised across the batch, one layer (distractor k, then the target) at a time.
+        """
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(indices) != len(rngs):
+            raise ValueError(f"got {len(indices)} indices but {len(rngs)} RNGs")
+        bad = indices[(indices < 0) | (indices >= len(self))]
+        if len(bad):
+            raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
+        count, size, frag = len(indices), self.spec.size, self.spec.distractor_size
+        # Per canvas: [source, crop row, crop col, row, col] per distractor, then target row, column.
+        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
+        draws = np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)
+        layers = draws[:, :-2].reshape(count, self.spec.num_distractors, 5).transpose(2, 1, 0)
+        source, crop_row, crop_col, row, col = layers  # each (num_distractors, count)
+        source = source + (source >= indices)  # any digit but the target
+        offset = np.arange(count) * size * size
+        pixel = source * DIGIT_SIZE**2
+        targets = [_flat_squares(offset + row * size + col, frag, size)]
+        values = [
+            self._pixels.reshape(-1)[
+                _flat_squares(pixel + crop_row * DIGIT_SIZE + crop_col, frag, DIGIT_SIZE)
             ]
-        digit = self._pixels[index]
+        ]
+        digits = self._pixels[indices]
         if self.augment is not None:
-            digit = self.augment(digit, rng)
-        top, left = draws[-2:]
-        canvas[top : top + DIGIT_SIZE, left : left + DIGIT_SIZE] += digit
+            digits = np.stack([self.augment(d, rng) for d, rng in zip(digits, rngs, strict=True)])
+        top, left = draws[:, -2], draws[:, -1]
+        targets.append(_flat_squares(offset + top * size + left, DIGIT_SIZE, size))
+        values.append(digits.reshape(-1))
+        canvas = np.zeros(count * size * size, dtype=np.float32)
+        # Unbuffered adds in layer order (distractor 0, 1, ..., then the target), as pasting one by one.
+        np.add.at(canvas, np.concatenate(targets), np.concatenate(values))
         np.clip(canvas, 0.0, 1.0, out=canvas)
-        return Sample(
-            canvas[None], int(self.digits.labels[index]), (top, left, DIGIT_SIZE, DIGIT_SIZE)
-        )
+        side = np.full_like(top, DIGIT_SIZE)
+        boxes = np.stack([top, left, side, side], axis=1)
+        return Batch(canvas.reshape(count, 1, size, size), self.digits.labels[indices], boxes)
+
+
+def _flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
+    """Flat indices of ``side x side`` squares whose top-left flat index is ``corner`` in an array
+    of row length ``width``; ``corner``'s shape comes first, then rows, then columns."""
+    span = np.arange(side)
+    return (corner[..., None, None] + (span * width)[:, None] + span[None, :]).reshape(-1)
 
 
 def mnist_canvases(

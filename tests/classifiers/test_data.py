@@ -126,3 +126,25 @@ def test_bad_arguments():
         CanvasSpec(size=20)
     with pytest.raises(IndexError, match="out of range"):
         mnist_canvases("translated60", "test").sample(1000, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("preset", ["translated60", "cluttered100"])
+def test_batch_equals_canvases_rendered_one_by_one(preset):
+    data = mnist_canvases(preset, "test", augment=DigitAugment())
+    indices = [0, 5, 5, 999]
+    batch = data.sample_batch(indices, [np.random.default_rng(s) for s in range(4)])
+    assert batch.images.shape == (4, *data.image_shape) and batch.boxes.shape == (4, 4)
+    for j, index in enumerate(indices):
+        single = data.sample(index, np.random.default_rng(j))
+        assert np.array_equal(batch.images[j], single.image)
+        assert batch.labels[j] == single.label and tuple(batch.boxes[j]) == single.box
+    with pytest.raises(ValueError, match="2 indices but 1 RNGs"):
+        data.sample_batch([0, 1], [np.random.default_rng(0)])
+
+
+def test_placements_cover_the_whole_canvas():
+    data = mnist_canvases("translated60", "test")
+    rng = np.random.default_rng(0)
+    boxes = data.sample_batch([0] * 3000, [rng] * 3000).boxes
+    assert boxes[:, 0].min() == 0 and boxes[:, 0].max() == 60 - 28
+    assert len(np.unique(boxes[:, 1])) == 60 - 28 + 1

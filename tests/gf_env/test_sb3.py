@@ -41,10 +41,32 @@ def test_ppo_learns_on_the_batched_env():
     )
     model.learn(128)
     assert model.num_timesteps == 128
-    assert len(model.ep_info_buffer) == 16  # 2 rollouts x 8 envs, 4 steps per episode
+    assert len(model.ep_info_buffer) == 32  # 8 envs x 16 steps each, 4 steps per episode
 
 
 def test_adapter_needs_same_step_mode():
     vector = GlanceFocusVectorEnv(2, data="cluttered60", classifier=tiny_gf())
     with pytest.raises(ValueError, match="SAME_STEP"):
         SB3VecEnv(vector)
+
+
+def test_adapter_reset_infos_spaces_and_reseeding():
+    venv = make_sb3_vec_env("GlanceFocus-ClutteredMNIST-v0", num_envs=2, monitor=False)
+    assert venv.get_attr("observation_space") == [venv.observation_space] * 2
+    venv.seed(3)
+    first = venv.reset()
+    assert [info["step"] for info in venv.reset_infos] == [0, 0]
+    assert not np.array_equal(venv.reset(), first)  # no new seed: the RNGs go on, new canvases
+    venv.seed(3)
+    np.testing.assert_array_equal(venv.reset(), first)
+    for _ in range(4):
+        _, _, dones, infos = venv.step(np.full((2, 2), 0.5, dtype=np.float32))
+    assert dones.all()
+    assert [info["step"] for info in infos] == [4, 4]  # the finished episodes' last infos
+    assert [info["step"] for info in venv.reset_infos] == [0, 0]  # the new episodes' first infos
+    assert all(
+        info["image_index"] == venv.env.engine.image_index[i]
+        for i, info in enumerate(venv.reset_infos)
+    )
+    with pytest.raises(ValueError, match="not env_method"):
+        venv.env_method("reset")

@@ -1,0 +1,149 @@
+"""Environment throughput: native vector env vs SyncVectorEnv vs the classifier alone.
+
+(a) ``GlanceFocusVectorEnv`` with N envs; (b) Gymnasium's ``SyncVectorEnv`` over N single envs;
+(c) the limit: the classifier calls the env makes (a focus forward every step, a glance on the step
+that starts each episode), run alone on pre-cut batch-N tensors. Both envs use Gymnasium's default
+NEXT_STEP autoreset, so every ``max_focus_steps + 1`` step calls hold one reset (glance) and
+``max_focus_steps`` focus steps; (c) does the same calls in the same proportion. Steps/s count one
+transition per sub-environment. All three run in one process on the same classifier, interleaved
+in short rounds (this machine's speed drifts by tens of percent over seconds), and each variant's
+rate is its total steps over its total time.
+
+Usage::
+
+    python benchmarks/env_throughput.py --json results/env_throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
+import gymnasium as gym
+import numpy as np
+import torch
+
+import gf_env  # noqa: F401  (registers the ids)
+from benchmarks._report import machine, print_table, write_json
+
+
+def env_runner(env, num_envs: int, seed: int) -> Callable[[int], float]:
+    """``run(k)``: step ``env`` ``k`` times with random actions; returns the seconds taken."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+
+    def run(count: int) -> float:
+        actions = rng.random((count, num_envs, 2)).astype(np.float32)
+        start = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        return time.perf_counter() - start
+
+    return run
+
+
+def limit_runner(env, num_envs: int, seed: int) -> Callable[[int], float]:
+    """``run(k)``: the classifier calls of ``k`` env steps alone, on tensors cut in advance; returns
+    the seconds taken."""
+    engine = env.engine
+    model = engine.classifier
+    period = engine.max_focus_steps + 1
+    rng = np.random.default_rng(seed)
+    batch = engine.source.sample_batch(
+        rng.integers(len(engine.source), size=num_envs), [rng] * num_envs
+    )
+    images = torch.from_numpy(batch.images).to(engine.device)
+    patches = images[:, :, : engine.patch_size, : engine.patch_size].contiguous()
+    with torch.inference_mode():
+        state = model.glance(images).state
+    step = 0
+
+    @torch.inference_mode()
+    def run(count: int) -> float:
+        nonlocal state, step
+        start = time.perf_counter()
+        for _ in range(count):
+            if step % period == 0:
+                state = model.glance(images).state
+            else:
+                state = model.focus(patches, state).state
+            step += 1
+        return time.perf_counter() - start
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="GlanceFocus-ClutteredMNIST100-v0")
+    parser.add_argument("--num-envs", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5, help="step calls per round and variant")
+    parser.add_argument(
+        "--sync-steps", type=int, default=1, help="step calls per round for SyncVectorEnv"
+    )
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved rounds")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    n = args.num_envs
+
+    vector = gym.make_vec(args.env, num_envs=n, device=args.device)
+    sync = gym.make_vec(args.env, num_envs=n, vectorization_mode="sync", device=args.device)
+    runners = {
+        "vector": (env_runner(vector, n, args.seed), args.steps),
+        "sync": (env_runner(sync, n, args.seed), args.sync_steps),
+        "limit": (limit_runner(vector, n, args.seed), args.steps),
+    }
+    for run, _ in runners.values():
+        run(args.warmup)
+    # The machine's speed drifts: interleave the variants in short rounds and sum their times.
+    seconds = dict.fromkeys(runners, 0.0)
+    for _ in range(args.rounds):
+        for name, (run, steps) in runners.items():
+            seconds[name] += run(steps)
+    rates = {name: args.rounds * steps * n / seconds[name] for name, (_, steps) in runners.items()}
+    vector_rate, sync_rate, limit = rates["vector"], rates["sync"], rates["limit"]
+    over_limit, over_sync = vector_rate / limit, vector_rate / sync_rate
+
+    flops = vector.engine.flops
+    result = {
+        "env": args.env,
+        "num_envs": n,
+        "device": args.device,
+        "vector_steps_per_s": vector_rate,
+        "sync_steps_per_s": sync_rate,
+        "limit_steps_per_s": limit,
+        "vector_over_limit": over_limit,
+        "vector_over_sync": over_sync,
+        "rounds": args.rounds,
+        "steps_per_round": {"vector": args.steps, "sync": args.sync_steps, "limit": args.steps},
+        "targets": {"vector_over_limit": 0.85, "vector_over_sync": 1.5},
+        "classifier_mflops": {"glance": flops.glance / 1e6, "focus": flops.focus / 1e6},
+        "machine": machine(),
+    }
+    print_table(
+        ["variant", "steps/s", "ratio"],
+        [
+            ["(a) GlanceFocusVectorEnv", vector_rate, ""],
+            [
+                "(b) SyncVectorEnv x single env",
+                sync_rate,
+                f"a/b = {over_sync:.2f} (target >= 1.5)",
+            ],
+            [
+                "(c) classifier alone (limit)",
+                limit,
+                f"a/c = {over_limit:.2f} (target >= 0.85)",
+            ],
+        ],
+    )
+    write_json(result, args.json)
+    return result
+
+
+if __name__ == "__main__":
+    main()

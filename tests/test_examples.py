@@ -1,0 +1,83 @@
+"""The examples and benchmark scripts run with tiny budgets (CleanRL-style smoke runs)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(relative: str):
+    path = ROOT / relative
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if str(path.parent) in sys.path:
+            sys.path.remove(str(path.parent))
+    return module
+
+
+def test_quickstart_prints_an_episode(capsys):
+    total = load("examples/quickstart.py").main(["--seed", "1"])
+    out = capsys.readouterr().out
+    assert "step 4:" in out and f"return {total:+.3f}" in out
+
+
+def test_ppo_example_trains_and_evaluates():
+    accuracy = load("examples/ppo_sb3.py").main(
+        [
+            "--timesteps",
+            "256",
+            "--num-envs",
+            "8",
+            "--eval-episodes",
+            "16",
+            "--env",
+            "GlanceFocus-ClutteredMNIST-v0",
+        ]
+    )
+    assert 0.0 <= accuracy <= 1.0
+
+
+@pytest.mark.parametrize("script", ["benchmarks/env_throughput.py"])
+def test_benchmark_writes_its_json(script, tmp_path):
+    out = tmp_path / "bench.json"
+    load(script).main(
+        [
+            "--num-envs",
+            "4",
+            "--steps",
+            "5",
+            "--sync-steps",
+            "5",
+            "--warmup",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+    data = json.loads(out.read_text())
+    for key in ("vector_steps_per_s", "sync_steps_per_s", "limit_steps_per_s"):
+        assert data[key] > 0
+
+
+def test_classifier_benchmark_reports_every_step(tmp_path):
+    out = tmp_path / "classifiers.json"
+    argv = ["--envs", "GlanceFocus-ClutteredMNIST-v0", "--max-images", "30", "--batch", "16"]
+    load("benchmarks/classifiers.py").main([*argv, "--json", str(out)])
+    result = json.loads(out.read_text())["results"]["GlanceFocus-ClutteredMNIST-v0"]
+    assert result["test_images"] == 30
+    assert (
+        len(result["random_accuracy_per_step"])
+        == len(result["digit_centred_accuracy_per_step"])
+        == 5
+    )
+    assert result["glance_accuracy"] == result["random_accuracy_per_step"][0]
+    cumulative = result["mflops_cumulative"]
+    assert cumulative[0] == result["mflops_glance"] and cumulative[1] > cumulative[0]
