@@ -88,7 +88,7 @@ def load_into(model: nn.Module, data: dict[str, Any], source: str = "checkpoint"
     if data.get("format") != FORMAT or "state_dict" not in data:
         raise CheckpointError(
             f"{source} is not a glance-focus classifier checkpoint (keys: {sorted(data)[:8]}); "
-            "expected one written by classifiers.train or save_classifier"
+            "expected one written by classifiers.train or save_atomic(classifier_checkpoint(...))"
         )
     config = getattr(model, "config", None)
     saved = data.get("config")

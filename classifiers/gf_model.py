@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,6 +162,8 @@ class GFModel(nn.Module):
         return StepOutput(logits, state, fmap), aux_logits
 
     def glance(self, images: torch.Tensor) -> StepOutput:
+        """Resize whole images to ``glance_size`` and run the global encoder and the head from an
+        empty state; the feature map is pooled to ``feature_shape``."""
         out = self._step(self.global_encoder, self.resize_glance(images), None)[0]
         size = self.feature_shape[1:]
         if out.features.shape[-2:] != size:  # report the glance map at the focus map's size
@@ -168,6 +171,7 @@ class GFModel(nn.Module):
         return out
 
     def focus(self, patches: torch.Tensor, state: torch.Tensor) -> StepOutput:
+        """Run the local encoder on full-resolution patches and update ``state``."""
         return self._step(self.local_encoder, patches, state)[0]
 
     def unroll(
@@ -189,15 +193,16 @@ class GFModel(nn.Module):
         return steps
 
     def step_flops(self) -> StepFlops:
+        """FLOPs per image of a glance on ``image_size`` and of one focus step, counted once by
+        ``torch.utils.flop_counter`` on a CPU copy (its CUDA RNN kernels have no FLOP formula)."""
         if self._flops is None:
             cfg = self.config
-            images = torch.zeros(1, cfg.in_chans, *cfg.image_size, device=self.device)
-            patches = torch.zeros(
-                1, cfg.in_chans, cfg.patch_size, cfg.patch_size, device=self.device
-            )
-            state = torch.zeros(1, cfg.hidden_size, device=self.device)
+            model = self if self.device.type == "cpu" else copy.deepcopy(self).cpu()
+            images = torch.zeros(1, cfg.in_chans, *cfg.image_size)
+            patches = torch.zeros(1, cfg.in_chans, cfg.patch_size, cfg.patch_size)
+            state = torch.zeros(1, cfg.hidden_size)
             self._flops = StepFlops(
-                glance=count_flops(self.glance, images),
-                focus=count_flops(self.focus, patches, state),
+                glance=count_flops(model.glance, images),
+                focus=count_flops(model.focus, patches, state),
             )
         return self._flops

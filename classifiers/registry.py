@@ -51,6 +51,13 @@ class ClassifierEntry:
 _REGISTRY: dict[str, ClassifierEntry] = {}
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` or ``"auto"`` picks CUDA when present, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def register_classifier(
     name: str,
     *,
@@ -58,6 +65,7 @@ def register_classifier(
     data: str | None = None,
     train_command: str | None = None,
     description: str = "",
+    overwrite: bool = False,
 ) -> Callable[[Callable[..., GlanceFocusClassifier]], Callable[..., GlanceFocusClassifier]]:
     """Decorator that registers a classifier factory under ``name``.
 
@@ -67,6 +75,11 @@ def register_classifier(
         ... def my_gf_60(**overrides):
         ...     return GFModel(GFConfig(image_size=(60, 60), patch_size=28, **overrides))
     """
+
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"classifier {name!r} is already registered; pick another name or pass overwrite=True"
+        )
 
     def wrap(factory: Callable[..., GlanceFocusClassifier]) -> Callable[..., GlanceFocusClassifier]:
         _REGISTRY[name] = ClassifierEntry(name, factory, weights, data, train_command, description)
@@ -131,8 +144,6 @@ def create_classifier(
             )
     if path is not None:
         load_into(model, load_file(path), source=str(path))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     if isinstance(model, nn.Module):
-        model.to(device).eval()
+        model.to(resolve_device(device)).eval()
     return model

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from classifiers.checkpoint import classifier_checkpoint, load_file, load_into, save_atomic
 from classifiers.data import CanvasDataset, DigitAugment, mnist_canvases
 from classifiers.gf_model import GFModel
-from classifiers.registry import create_classifier, get_entry
+from classifiers.registry import create_classifier, get_entry, resolve_device
 
 EVAL_SEED = 12345
 
@@ -84,24 +84,20 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "focus_steps": self.focus_steps >= 0,
-            "target_patch_prob": 0.0 <= self.target_patch_prob <= 1.0,
-            "dsn_ratio": self.dsn_ratio >= 0,
+            "epochs": (self.epochs >= 1, ">= 1"),
+            "batch_size": (self.batch_size >= 1, ">= 1"),
+            "lr": (self.lr > 0, "> 0"),
+            "focus_steps": (self.focus_steps >= 0, ">= 0"),
+            "target_patch_prob": (0.0 <= self.target_patch_prob <= 1.0, "in [0, 1]"),
+            "dsn_ratio": (self.dsn_ratio >= 0, ">= 0"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
+        bad = [
+            f"{name}={getattr(self, name)!r} (must be {rule})"
+            for name, (ok, rule) in checks.items()
+            if not ok
+        ]
         if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-            raise ValueError(f"invalid training settings: {values}")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/``None`` picks CUDA when present, else CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+            raise ValueError(f"invalid training settings: {', '.join(bad)}")
 
 
 def sample_locations(
@@ -234,15 +230,15 @@ class Trainer:
         return self.out / "last.pt"
 
     def state(self) -> dict[str, Any]:
+        """The resumable checkpoint: a classifier checkpoint plus optimiser and schedule."""
         return {
             **classifier_checkpoint(self.config.classifier, self.model, **self.meta()),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "history": self.history,
         }
 
     def meta(self) -> dict[str, Any]:
+        """How the weights were made: stage, data, epochs, settings and per-epoch metrics."""
         return {
             "stage": 1,
             "data": self.data_name,
@@ -252,6 +248,7 @@ class Trainer:
         }
 
     def resume(self) -> None:
+        """Restore model, optimiser, schedule, epoch and history from ``<out>/last.pt``."""
         if not self.last_path.is_file():
             raise FileNotFoundError(
                 f"--resume given but {str(self.last_path)!r} does not exist; drop --resume to start afresh"
@@ -260,10 +257,11 @@ class Trainer:
         load_into(self.model, state, source=str(self.last_path))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
+        self.epoch = int(state["meta"]["epochs_done"])
+        self.history = list(state["meta"]["history"])
 
     def train_epoch(self) -> float:
+        """One pass over the training digits with fresh canvases; returns the mean loss."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch])
         order = rng.permutation(len(self.train_data))

@@ -8,6 +8,7 @@ crop, one focus forward and one device-to-host transfer.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,16 @@ from classifiers.data import ImageSource
 from classifiers.ops import crop_patches, patch_corners
 
 REWARDS = ("confidence_gain", "log_prob_gain", "final_correct")
+
+
+def _single_threaded_after_fork() -> None:
+    # GNU OpenMP's thread pool does not survive fork(): a forked child whose parent already ran
+    # torch ops hangs in its first parallel op. Forked workers (Gymnasium's async vector env) run
+    # torch on one thread instead, as PyTorch's own DataLoader workers do.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_threaded_after_fork)
 OBSERVATIONS = ("hidden", "dict")
 
 

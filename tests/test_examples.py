@@ -16,6 +16,7 @@ def load(relative: str):
     try:
         spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
     finally:
         if str(path.parent) in sys.path:

@@ -138,7 +138,9 @@ class CanvasDataset:
         """
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(indices) != len(rngs):
-            raise ValueError(f"got {len(indices)} indices but {len(rngs)} RNGs")
+            raise ValueError(
+                f"got {len(indices)} indices but {len(rngs)} RNGs; pass one RNG per index"
+            )
         bad = indices[(indices < 0) | (indices >= len(self))]
         if len(bad):
             raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
@@ -188,7 +190,7 @@ def mnist_canvases(
 ) -> CanvasDataset:
     """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec.
 
-    ``limit`` keeps a fixed random subset of ``limit`` digits of the split (all classes).
+    ``limit`` keeps a fixed random subset of ``limit`` digits of the split (seed 0).
     """
     if isinstance(preset, str):
         if preset not in CANVAS_PRESETS:

@@ -53,6 +53,7 @@ class DigitSet:
 
 
 def check_split(split: str) -> str:
+    """Return ``split`` if it is ``"train"`` or ``"test"``, else raise naming the choices."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     return split

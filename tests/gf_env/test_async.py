@@ -1,6 +1,10 @@
 import gymnasium as gym
 import numpy as np
 
+import gf_env
+
+gym.register_envs(gf_env)
+
 
 def test_async_vector_env_runs_episodes():
     """Workers re-import gf_env (registration is idempotent) and build envs from pickled specs."""

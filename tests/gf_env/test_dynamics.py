@@ -192,7 +192,8 @@ def test_vector_autoreset_modes():
     manual.step(actions)
     manual.step(actions)
     _, infos = manual.reset(options={"reset_mask": np.array([True, False])})
-    assert infos["step"].tolist() == [0, 2]
+    assert infos["_step"].tolist() == [True, False] and infos["step"][0] == 0
+    assert manual.engine.step_count.tolist() == [0, 2]
     with pytest.raises(EpisodeStateError):
         manual.step(actions)
 
