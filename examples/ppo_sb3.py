@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> float:
         "MlpPolicy",
         venv,
         n_steps=16,
-        batch_size=256,
+        batch_size=min(256, 16 * args.num_envs),
         learning_rate=3e-4,
         gamma=0.7,
         seed=args.seed,
