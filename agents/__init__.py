@@ -1,6 +1,30 @@
 """RL agents, heuristic baselines and the evaluation harness for glance-and-focus environments.
 
 This package talks to environments only through the Gymnasium and Stable-Baselines3 APIs
-(``gymnasium.make``, ``gf_env.sb3.make_sb3_vec_env``). Its agents, baselines and benchmark command
-are being built; until then ``examples/ppo_sb3.py`` shows PPO on the batched environment.
+(``gymnasium.make_vec``, ``gf_env.sb3.make_sb3_vec_env``). Trained SB3 models and the heuristics
+share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike.
 """
+
+from agents.baselines import (
+    BASELINES,
+    CenterPolicy,
+    HeuristicPolicy,
+    RandomPolicy,
+    RasterPolicy,
+    make_baseline,
+)
+from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.torch_layers import GlanceStateExtractor
+
+__all__ = [
+    "BASELINES",
+    "CenterPolicy",
+    "EvalResult",
+    "GlanceStateExtractor",
+    "HeuristicPolicy",
+    "RandomPolicy",
+    "RasterPolicy",
+    "bootstrap_intervals",
+    "evaluate_policy",
+    "make_baseline",
+]

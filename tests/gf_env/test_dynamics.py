@@ -199,7 +199,9 @@ def test_vector_autoreset_modes():
 
 
 def test_registration_is_idempotent_and_imagenet_explains_itself(monkeypatch):
-    assert gym.make("gf_env:GlanceFocus-ClutteredMNIST-v0").spec.id == ENV_ID  # Gymnasium's module:id
+    assert (
+        gym.make("gf_env:GlanceFocus-ClutteredMNIST-v0").spec.id == ENV_ID
+    )  # Gymnasium's module:id
     before = len(gym.registry)
     gf_env.register_envs()
     gf_env.register_envs()

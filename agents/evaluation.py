@@ -1,0 +1,134 @@
+"""Evaluation harness: every test image once, deterministic policies, accuracy after each step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+import gf_env
+
+gym.register_envs(gf_env)
+
+
+class Policy(Protocol):
+    """Anything with SB3's ``predict`` signature: trained SB3 models and the heuristics."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True): ...
+
+
+@dataclass
+class EvalResult:
+    """Per-image, per-step outcomes of one evaluation.
+
+    Args:
+        correct: ``(n_images, T)`` whether the prediction after step ``t`` (0 = glance) is right.
+        confidence: ``(n_images, T)`` max softmax probability after each step (for early exit).
+        prediction: ``(n_images, T)`` predicted class after each step.
+        labels: ``(n_images,)`` true classes.
+        image_index: ``(n_images,)`` which image of the split each row is.
+        mflops: cumulative classifier MFLOPs per image after each step.
+    """
+
+    correct: np.ndarray
+    confidence: np.ndarray
+    prediction: np.ndarray
+    labels: np.ndarray
+    image_index: np.ndarray
+    mflops: list[float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def anytime_accuracy(self) -> list[float]:
+        """Accuracy after the glance and after each focus step."""
+        return self.correct.mean(axis=0).tolist()
+
+    def confidence_intervals(
+        self, level: float = 0.95, resamples: int = 2000, seed: int = 0
+    ) -> list[tuple[float, float]]:
+        """Bootstrap intervals of the per-step accuracy, resampling test images."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        return bootstrap_intervals(self.correct, level, resamples, seed)
+
+
+def bootstrap_intervals(
+    correct: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> list[tuple[float, float]]:
+    """Percentile bootstrap intervals of column means of ``correct`` ``(n, T)``."""
+    rng = np.random.default_rng(seed)
+    n = len(correct)
+    means = np.stack([correct[rng.integers(0, n, n)].mean(axis=0) for _ in range(resamples)])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail], axis=0)
+    return list(zip(low.tolist(), high.tolist(), strict=True))
+
+
+def evaluate_policy(
+    policy: Policy,
+    env_id: str,
+    *,
+    split: str = "test",
+    max_images: int | None = None,
+    num_envs: int = 100,
+    seed: int = 0,
+    deterministic: bool = True,
+    **env_kwargs: Any,
+) -> EvalResult:
+    """Run ``policy`` on every image of ``split`` once (or the first ``max_images``).
+
+    Images are taken in order, ``num_envs`` at a time, each batch reset with ``seed + start`` so
+    the canvases depend only on ``seed``: every policy evaluated with the same seed sees the same
+    canvases.
+
+    Args:
+        policy: an SB3 model or a heuristic (``predict`` with SB3's signature).
+        env_id: a registered glance-focus id.
+        split: ``"test"`` (default) or ``"train"``.
+        max_images: evaluate only the first N images.
+        num_envs: episodes run side by side.
+        seed: canvas seed.
+        deterministic: passed to ``predict`` (the mean action for SB3 policies).
+        **env_kwargs: further environment arguments (``device``, ``observation``, ...).
+    """
+    env = gym.make_vec(
+        env_id, num_envs=num_envs, split=split, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs
+    )
+    engine = env.engine
+    total = len(engine.source) if max_images is None else min(max_images, len(engine.source))
+    steps = engine.max_focus_steps + 1
+    shape = (total, steps)
+    correct, confidence = np.zeros(shape, dtype=bool), np.zeros(shape)
+    prediction = np.zeros(shape, dtype=np.int64)
+    labels, image_index = np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64)
+    for start in range(0, total, num_envs):
+        count = min(num_envs, total - start)
+        indices = [start + i if i < count else 0 for i in range(num_envs)]  # pad with image 0
+        obs, info = env.reset(seed=seed + start, options={"index": indices})
+        episode_start = np.ones(num_envs, dtype=bool)
+        rows = slice(start, start + count)
+        labels[rows], image_index[rows] = info["label"][:count], info["image_index"][:count]
+        for t in range(steps):
+            if t > 0:
+                actions, _ = policy.predict(
+                    obs, episode_start=episode_start, deterministic=deterministic
+                )
+                obs, _, _, _, info = env.step(actions)
+                episode_start[:] = False
+            prediction[rows, t] = info["prediction"][:count]
+            confidence[rows, t] = info["confidence"][:count]
+            correct[rows, t] = info["prediction"][:count] == info["label"][:count]
+    flops = engine.flops
+    env.close()
+    return EvalResult(
+        correct=correct,
+        confidence=confidence,
+        prediction=prediction,
+        labels=labels,
+        image_index=image_index,
+        mflops=[flops.cumulative(t) / 1e6 for t in range(steps)],
+        meta={"env_id": env_id, "split": split, "seed": seed, "images": total},
+    )
