@@ -108,13 +108,13 @@ def evaluate_policy(
         count = min(num_envs, total - start)
         indices = [start + i if i < count else 0 for i in range(num_envs)]  # pad with image 0
         obs, info = env.reset(seed=seed + start, options={"index": indices})
-        episode_start = np.ones(num_envs, dtype=bool)
+        episode_start, state = np.ones(num_envs, dtype=bool), None
         rows = slice(start, start + count)
         labels[rows], image_index[rows] = info["label"][:count], info["image_index"][:count]
         for t in range(steps):
             if t > 0:
-                actions, _ = policy.predict(
-                    obs, episode_start=episode_start, deterministic=deterministic
+                actions, state = policy.predict(
+                    obs, state=state, episode_start=episode_start, deterministic=deterministic
                 )
                 obs, _, _, _, info = env.step(actions)
                 episode_start[:] = False

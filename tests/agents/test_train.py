@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+
+from agents import evaluate_policy
+from agents.train import ALGORITHMS, AgentConfig, _parse_hyperparams, load_model, main, train_agent
+
+ENV = "GlanceFocus-ClutteredMNIST-v0"
+TINY = {
+    "ppo": {"n_steps": 8, "batch_size": 32, "n_epochs": 1},
+    "a2c": {"n_steps": 4},
+    "sac": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
+    "td3": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
+    "recurrent_ppo": {"n_steps": 8, "batch_size": 32, "n_epochs": 1},
+    "dqn": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
+}
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_every_algorithm_trains_saves_reloads_and_evaluates(algo, tmp_path):
+    hp = {
+        **TINY[algo],
+        "policy_kwargs": {"net_arch": [16]}
+        if algo != "recurrent_ppo"
+        else {"lstm_hidden_size": 16},
+    }
+    config = AgentConfig(
+        algo=algo,
+        env=ENV,
+        timesteps=128,
+        num_envs=4,
+        eval_images=8,
+        features_dim=16,
+        hp=hp,
+        out=str(tmp_path),
+        progress=False,
+    )
+    model, summary = train_agent(config)
+    assert model.num_timesteps >= 128
+    assert len(summary["final_anytime_accuracy"]) == 5
+    reloaded = load_model(algo, tmp_path / "model.zip")
+    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_kwargs)
+    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_kwargs)
+    np.testing.assert_array_equal(a.prediction, b.prediction)
+    assert list((tmp_path / "tb").iterdir())
+
+
+def test_cli_with_periodic_evaluation(tmp_path, capsys):
+    argv = [
+        "--algo",
+        "ppo",
+        "--env",
+        ENV,
+        "--timesteps",
+        "64",
+        "--num-envs",
+        "4",
+        "--eval-freq",
+        "32",
+        "--eval-images",
+        "8",
+        "--features-dim",
+        "16",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--hp",
+        "n_steps=8",
+        "batch_size=32",
+        "n_epochs=1",
+    ]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [e["timesteps"] for e in summary["evaluations"]] == [32, 64, 64]
+    assert summary["config"]["hp"] == {"n_steps": 8, "batch_size": 32, "n_epochs": 1}
+    assert "test accuracy per step" in capsys.readouterr().out
+
+
+def test_hyperparameter_parsing_and_bad_settings():
+    assert _parse_hyperparams(["gamma=0.9", 'policy_kwargs={"net_arch": [8]}', "name=abc"]) == {
+        "gamma": 0.9,
+        "policy_kwargs": {"net_arch": [8]},
+        "name": "abc",
+    }
+    with pytest.raises(ValueError, match="key=value"):
+        _parse_hyperparams(["gamma"])
+    with pytest.raises(ValueError, match="algo must be one of"):
+        AgentConfig(algo="trpo")
+    with pytest.raises(ValueError, match="algo must be one of"):
+        load_model("trpo", "x.zip")
+    assert AgentConfig(algo="dqn").env_kwargs["action_type"] == "grid"
