@@ -13,11 +13,13 @@ from agents.baselines import (
     RasterPolicy,
     make_baseline,
 )
+from agents.early_exit import BudgetPoint, budget_curve, calibrate_thresholds, exit_shares
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
 from agents.torch_layers import GlanceStateExtractor
 
 __all__ = [
     "BASELINES",
+    "BudgetPoint",
     "CenterPolicy",
     "EvalResult",
     "GlanceStateExtractor",
@@ -25,6 +27,9 @@ __all__ = [
     "RandomPolicy",
     "RasterPolicy",
     "bootstrap_intervals",
+    "budget_curve",
+    "calibrate_thresholds",
     "evaluate_policy",
+    "exit_shares",
     "make_baseline",
 ]
