@@ -3,7 +3,9 @@
 Every policy here has ``predict(observation, state=None, episode_start=None, deterministic=True)
 -> (actions, state)``, the signature of Stable-Baselines3's ``BaseAlgorithm.predict``, so the
 evaluation harness treats trained agents and heuristics alike. ``episode_start`` (one bool per env)
-tells stateful heuristics where a new episode begins; the harness always passes it.
+tells stateful heuristics where a new episode begins; the harness always passes it. A policy may
+also declare ``env_kwargs`` (environment arguments it needs, e.g. dict observations) and a
+``bind(env)`` hook that the harness calls with the vector env before the first episode.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class HeuristicPolicy(ABC):
     """
 
     name = "heuristic"
+    env_kwargs: dict = {}  # noqa: RUF012  (read-only)
+    upper_bound = False  # True for policies that peek at the label
 
     def __init__(self, max_focus_steps: int, seed: int | None = None):
         if max_focus_steps < 1:
@@ -48,6 +52,25 @@ class HeuristicPolicy(ABC):
         actions = self.locations(self._steps.copy(), observation).astype(np.float32)
         self._steps += 1
         return actions, None
+
+    def bind(self, env) -> None:
+        """Called by the harness with the :class:`~gf_env.GlanceFocusVectorEnv` it evaluates on."""
+        if env.engine.max_focus_steps != self.max_focus_steps:
+            raise ValueError(
+                f"policy built for {self.max_focus_steps} focus steps, env has "
+                f"{env.engine.max_focus_steps}; build it with max_focus_steps={env.engine.max_focus_steps}"
+            )
+        self.image_size = (env.engine.height, env.engine.width)
+        self.patch_size = env.engine.patch_size
+
+    def location_of(self, centres: np.ndarray) -> np.ndarray:
+        """Locations in [0, 1]^2 of patches centred on pixel ``centres`` ``(N, 2)`` (row, col)."""
+        if not hasattr(self, "patch_size"):
+            raise RuntimeError(
+                f"{type(self).__name__} needs the env's geometry: call bind(env) first"
+            )
+        span = np.maximum(np.array(self.image_size, dtype=np.float64) - self.patch_size, 1.0)
+        return np.clip((centres - self.patch_size / 2) / span, 0.0, 1.0)
 
     @abstractmethod
     def locations(self, steps: np.ndarray, observation) -> np.ndarray:
@@ -89,13 +112,67 @@ class RasterPolicy(HeuristicPolicy):
         return np.stack([rows, cols], axis=1) / scale
 
 
+class SaliencyPolicy(HeuristicPolicy):
+    """Look where the glance's feature map is strongest: the cells of the glance feature map
+    (the dict observation's ``features`` at the glance), ranked by activation energy (L2 norm over
+    channels), visited strongest first. Needs ``observation="dict"`` (declared in ``env_kwargs``)."""
+
+    name = "saliency"
+    env_kwargs = {"observation": "dict"}  # noqa: RUF012
+
+    def __init__(self, max_focus_steps: int, seed: int | None = None):
+        super().__init__(max_focus_steps, seed)
+        self._order: np.ndarray | None = None
+
+    def locations(self, steps, observation):
+        if not isinstance(observation, dict):
+            raise ValueError(
+                "the saliency baseline needs dict observations: make the env with observation='dict'"
+            )
+        fmap = observation["features"]
+        n, _, h, w = fmap.shape
+        if self._order is None or len(self._order) != n:
+            self._order = np.zeros((n, h * w), dtype=np.int64)
+        fresh = steps == 0  # the observation is the glance's
+        if fresh.any():
+            energy = np.linalg.norm(fmap[fresh], axis=1).reshape(int(fresh.sum()), h * w)
+            self._order[fresh] = np.argsort(-energy, axis=1, kind="stable")
+        cell = self._order[np.arange(n), steps % (h * w)]
+        rows, cols = np.divmod(cell, w)
+        centres = (np.stack([rows, cols], axis=1) + 0.5) * (np.array(self.image_size) / (h, w))
+        return self.location_of(centres)
+
+
+class OraclePolicy(HeuristicPolicy):
+    """UPPER BOUND, not a policy: at each step, the grid cell that most raises the true-class
+    probability, found by trying every cell with the label (greedy). Needs the env (``bind``)."""
+
+    name = "oracle"
+    upper_bound = True
+
+    def bind(self, env) -> None:
+        super().bind(env)
+        self.engine = env.engine
+        grid = math.ceil(max(self.image_size) / self.patch_size)
+        rows, cols = np.divmod(np.arange(grid * grid), grid)
+        self.cells = np.stack([rows, cols], axis=1).astype(np.float32) / max(grid - 1, 1)
+
+    def locations(self, steps, observation):
+        if not hasattr(self, "engine"):
+            raise RuntimeError("the oracle needs the env: evaluate it with agents.evaluate_policy")
+        candidates = np.broadcast_to(self.cells, (len(steps), *self.cells.shape))
+        best = self.engine.true_class_probs_at(candidates).argmax(axis=1)
+        return self.cells[best]
+
+
 BASELINES: dict[str, type[HeuristicPolicy]] = {
-    policy.name: policy for policy in (RandomPolicy, CenterPolicy, RasterPolicy)
+    policy.name: policy
+    for policy in (RandomPolicy, CenterPolicy, RasterPolicy, SaliencyPolicy, OraclePolicy)
 }
 
 
 def make_baseline(name: str, max_focus_steps: int, seed: int | None = None) -> HeuristicPolicy:
-    """A heuristic policy by name (``random``, ``center``, ``raster``)."""
+    """A heuristic policy by name (``random``, ``center``, ``raster``, ``saliency``, ``oracle``)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
     return BASELINES[name](max_focus_steps, seed)

@@ -85,7 +85,9 @@ def evaluate_policy(
     canvases.
 
     Args:
-        policy: an SB3 model or a heuristic (``predict`` with SB3's signature).
+        policy: an SB3 model or a heuristic (``predict`` with SB3's signature); its
+            ``env_kwargs`` (if any) are added to the env's arguments and its ``bind(env)`` hook (if
+            any) is called with the vector env first.
         env_id: a registered glance-focus id.
         split: ``"test"`` (default) or ``"train"``.
         max_images: evaluate only the first N images.
@@ -94,9 +96,12 @@ def evaluate_policy(
         deterministic: passed to ``predict`` (the mean action for SB3 policies).
         **env_kwargs: further environment arguments (``device``, ``observation``, ...).
     """
+    env_kwargs = {**getattr(policy, "env_kwargs", {}), **env_kwargs}
     env = gym.make_vec(
         env_id, num_envs=num_envs, split=split, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs
     )
+    if hasattr(policy, "bind"):
+        policy.bind(env)
     engine = env.engine
     total = len(engine.source) if max_images is None else min(max_images, len(engine.source))
     steps = engine.max_focus_steps + 1

@@ -30,18 +30,25 @@ def patch_corners(
     return torch.floor(locations.to(torch.float64).clamp(0.0, 1.0) * span).to(torch.int64)
 
 
-def crop_patches(images: torch.Tensor, corners: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Cut one ``patch_size`` square per image at its own corner.
+def crop_patches(
+    images: torch.Tensor,
+    corners: torch.Tensor,
+    patch_size: int,
+    image_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cut one ``patch_size`` square per corner.
 
     Args:
         images: ``(N, C, H, W)``.
-        corners: ``(N, 2)`` ``int64`` (top, left), as from :func:`patch_corners`.
+        corners: ``(M, 2)`` ``int64`` (top, left), as from :func:`patch_corners`.
+        image_index: ``(M,)`` which image each corner belongs to; default ``arange(N)`` (M = N).
 
     Returns:
-        ``(N, C, P, P)`` patches.
+        ``(M, C, P, P)`` patches.
     """
-    # A strided view of every P x P window, indexed once per image: no index tensor of N*C*P*P.
+    # A strided view of every P x P window, indexed once per patch: no index tensor of M*C*P*P.
     windows = images.unfold(2, patch_size, 1).unfold(3, patch_size, 1)  # (N, C, H-P+1, W-P+1, P, P)
     corners = corners.to(images.device)
-    batch = torch.arange(images.shape[0], device=images.device)
-    return windows[batch, :, corners[:, 0], corners[:, 1]]
+    if image_index is None:
+        image_index = torch.arange(images.shape[0], device=images.device)
+    return windows[image_index.to(images.device), :, corners[:, 0], corners[:, 1]]

@@ -158,6 +158,30 @@ class GlanceFocusEngine:
         self.step_count[ids] = steps + 1
         return self._reward(previous, ids)
 
+    def true_class_probs_at(self, locations: np.ndarray) -> np.ndarray:
+        """What each episode's true-class probability would become after focusing at each of
+        ``K`` candidate locations ``(num_envs, K, 2)``; returns ``(num_envs, K)``.
+
+        The episodes do not change. This reads the labels: it serves oracle baselines (upper
+        bounds), never a policy under evaluation.
+        """
+        n, k = locations.shape[:2]
+        if n != self.num_envs:
+            raise ValueError(
+                f"locations must have shape ({self.num_envs}, K, 2), got {locations.shape}"
+            )
+        corners = patch_corners(
+            torch.from_numpy(np.ascontiguousarray(locations, dtype=np.float32).reshape(-1, 2)),
+            (self.height, self.width),
+            self.patch_size,
+        )
+        owner = torch.arange(n, device=self.device).repeat_interleave(k)
+        with torch.inference_mode():
+            patches = crop_patches(self.images, corners.to(self.device), self.patch_size, owner)
+            out = self.classifier.focus(patches, self.state[owner])
+            probs = out.logits.float().softmax(dim=1).gather(1, self.labels[owner].unsqueeze(1))
+        return probs.view(n, k).cpu().numpy().astype(np.float64)
+
     def _record(self, sel: slice | torch.Tensor, ids: np.ndarray, out) -> None:
         with torch.inference_mode():
             log_probs = out.logits.float().log_softmax(dim=1)

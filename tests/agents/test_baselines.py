@@ -7,8 +7,8 @@ from agents import BASELINES, CenterPolicy, RasterPolicy, make_baseline
 OBS = np.zeros((3, 256), dtype=np.float32)
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES))
-def test_baselines_give_valid_actions(name):
+@pytest.mark.parametrize("name", sorted(set(BASELINES) - {"saliency", "oracle"}))
+def test_observation_only_baselines_give_valid_actions(name):
     policy = make_baseline(name, max_focus_steps=4, seed=0)
     space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
     for _ in range(6):
@@ -43,3 +43,57 @@ def test_unknown_baseline_and_bad_budget():
         make_baseline("saliency-v2", 4)
     with pytest.raises(ValueError, match="max_focus_steps must be >= 1"):
         make_baseline("center", 0)
+
+
+def _vector_env(**kwargs):
+    from gymnasium.vector import AutoresetMode
+
+    return gym.make_vec(
+        "GlanceFocus-ClutteredMNIST-v0", num_envs=4, autoreset_mode=AutoresetMode.DISABLED, **kwargs
+    )
+
+
+def test_oracle_takes_the_best_grid_cell_and_leaves_episodes_untouched():
+    env = _vector_env()
+    oracle = make_baseline("oracle", 4)
+    assert oracle.upper_bound
+    oracle.bind(env)
+    assert oracle.cells.shape == (9, 2)  # ceil(60 / 28) = 3
+    obs, _ = env.reset(seed=0)
+    candidates = np.broadcast_to(oracle.cells, (4, 9, 2))
+    probs = env.engine.true_class_probs_at(candidates)
+    np.testing.assert_array_equal(env.engine.hidden, obs)  # trying cells changed nothing
+    actions, _ = oracle.predict(obs, episode_start=np.ones(4, dtype=bool))
+    _, _, _, _, info = env.step(actions)
+    np.testing.assert_allclose(info["true_class_prob"], probs.max(axis=1), rtol=1e-4, atol=1e-5)
+
+
+def test_saliency_visits_the_strongest_glance_cells_first():
+    env = _vector_env(observation="dict")
+    saliency = make_baseline("saliency", 4)
+    saliency.bind(env)
+    obs, _ = env.reset(seed=0)
+    energy = np.linalg.norm(obs["features"], axis=1).reshape(4, -1)
+    start = np.ones(4, dtype=bool)
+    seen = []
+    for t in range(4):
+        actions, _ = saliency.predict(obs, episode_start=start if t == 0 else None)
+        seen.append(actions.copy())
+        obs, *_ = env.step(actions)
+    assert len({tuple(a) for a in np.stack(seen)[:, 0]}) == 4  # four different cells
+    strongest = np.argmax(energy, axis=1)
+    h = w = int(np.sqrt(energy.shape[1]))
+    rows, cols = np.divmod(strongest, w)
+    centres = (np.stack([rows, cols], 1) + 0.5) * (60 / h)
+    np.testing.assert_allclose(seen[0], saliency.location_of(centres), atol=1e-6)
+
+
+def test_geometry_and_observation_requirements_are_explained():
+    bound = make_baseline("saliency", 4)
+    bound.bind(_vector_env())
+    with pytest.raises(ValueError, match="dict observations"):
+        bound.predict(OBS)
+    with pytest.raises(RuntimeError, match=r"evaluate it with agents\.evaluate_policy"):
+        make_baseline("oracle", 4).predict(OBS)
+    with pytest.raises(ValueError, match="max_focus_steps=4"):
+        make_baseline("center", 3).bind(_vector_env())
