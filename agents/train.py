@@ -29,6 +29,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents._io import write_json
 from agents.evaluation import evaluate_policy
 from agents.torch_layers import GlanceStateExtractor
 from gf_env.sb3 import make_sb3_vec_env
@@ -181,7 +182,7 @@ def train_agent(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]]:
         "evaluations": callback.history,
         "final_anytime_accuracy": final["anytime_accuracy"],
     }
-    _write_json(summary, config.run_dir / "summary.json")
+    write_json(summary, config.run_dir / "summary.json")
     return model, summary
 
 
@@ -214,13 +215,6 @@ def _policy_name(algo: str, observation_space: gym.Space) -> str:
 
 def _env_device(config: AgentConfig) -> str | None:
     return None if config.device == "auto" else config.device
-
-
-def _write_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def _parse_hyperparams(items: list[str]) -> dict[str, Any]:

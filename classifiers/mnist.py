@@ -1,4 +1,5 @@
-"""GF models for the MNIST canvases, with weights the project trains and ships.
+"""GF models for the MNIST canvases, and full-resolution references, with weights the project
+trains and ships.
 
 Patch and glance sizes are chosen so that the glance alone is clearly not enough: a 60 x 60 canvas
 is glanced at 16 x 16 (a digit shrinks to about 7 pixels) and focused with 28 x 28 patches (a whole
@@ -14,13 +15,16 @@ from classifiers.gf_model import GFConfig, GFModel
 from classifiers.registry import register_classifier
 
 _TRAIN = "python -m classifiers.train --classifier {name} --export classifiers/weights/{name}.pt"
+_TRAIN_FULLRES = _TRAIN + " --focus-steps 0"
 
 
 def _config(canvas: int, patch: int, glance: int) -> GFConfig:
     return GFConfig(image_size=(canvas, canvas), patch_size=patch, glance_size=glance)
 
 
-def _register(name: str, data: str, config: GFConfig, description: str) -> None:
+def _register(
+    name: str, data: str, config: GFConfig, description: str, command: str = _TRAIN
+) -> None:
     def factory(**overrides) -> GFModel:
         return GFModel(replace(config, **overrides))
 
@@ -29,7 +33,7 @@ def _register(name: str, data: str, config: GFConfig, description: str) -> None:
         name,
         weights=f"{name}.pt",
         data=data,
-        train_command=_TRAIN.format(name=name),
+        train_command=command.format(name=name),
         description=description,
     )(factory)
 
@@ -52,3 +56,15 @@ _register(
     _config(100, 32, 32),
     "100x100 MNIST with 8 distractors; glance 32, patch 32",
 )
+
+# Full-resolution baselines: the same backbone family on the whole canvas at full resolution, as
+# a GF model whose glance is not downsampled, trained without focus steps. Their glance accuracy
+# and glance FLOPs are the "full_resolution" reference of the agents' budget curves.
+for _canvas, _data in ((60, "translated60"), (60, "cluttered60"), (100, "cluttered100")):
+    _register(
+        f"fullres-mnist-{_data}",
+        _data,
+        _config(_canvas, 32 if _canvas == 100 else 28, _canvas),
+        f"{_canvas}x{_canvas} {_data} at full resolution (reference for budget curves)",
+        _TRAIN_FULLRES,
+    )

@@ -1,0 +1,218 @@
+"""The benchmark: train learned agents, evaluate them against every heuristic, write the report.
+
+For one environment id: each learned algorithm is trained for every seed (:func:`train_agent`),
+then every policy is evaluated on the whole test split (same canvases for all, deterministic
+policies) and on calibration canvases from the train split (for the early-exit thresholds). The
+report has, per agent, accuracy after each step with 95% bootstrap intervals and the budget curve
+(accuracy vs mean MFLOPs with early exit), next to the full-resolution reference model; it is
+written as ``results.json``, ``anytime.png`` and ``budget.png``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents._io import write_json
+from agents.baselines import BASELINES, make_baseline
+from agents.early_exit import as_records, budget_curve
+from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.train import ALGORITHMS, AgentConfig, train_agent
+from classifiers import create_classifier
+from classifiers.data import CanvasDataset, DigitSet
+from classifiers.train import evaluate as evaluate_classifier
+
+CALIBRATION_SEED = 10_000  # canvases of the calibration set: train split, a seed of their own
+
+
+@dataclass
+class BenchmarkConfig:
+    """What to run; every field is a flag of ``glance-focus benchmark``."""
+
+    env: str = "GlanceFocus-ClutteredMNIST100-v0"
+    agents: list[str] = field(default_factory=lambda: ["ppo", *BASELINES])
+    """learned algorithms and heuristic baselines to compare"""
+    timesteps: int = 60_000
+    """training timesteps per learned agent and seed"""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    num_envs: int = 64
+    device: str = "auto"
+    out: str = "results/benchmark"
+    test_images: int | None = None
+    """evaluate on the first N test images (default: all)"""
+    calibration_images: int = 1000
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.agents if a not in ALGORITHMS and a not in BASELINES]
+        if unknown:
+            raise ValueError(
+                f"unknown agents {unknown}; choose from algorithms {sorted(ALGORITHMS)} "
+                f"and baselines {sorted(BASELINES)}"
+            )
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+
+
+def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+    """Train, evaluate and report; returns the ``results.json`` content."""
+    out = Path(config.out)
+    device = None if config.device == "auto" else config.device
+    max_steps = gym.spec(config.env).kwargs.get("max_focus_steps", 4)
+    results: dict[str, Any] = {"env": config.env, "agents": {}}
+    for name in config.agents:
+        runs = []
+        seeds = config.seeds if name in ALGORITHMS else [config.seeds[0]]
+        for seed in seeds:
+            if name in ALGORITHMS:
+                agent_config = AgentConfig(
+                    algo=name,
+                    env=config.env,
+                    timesteps=config.timesteps,
+                    num_envs=config.num_envs,
+                    seed=seed,
+                    device=config.device,
+                    out=str(out / "agents" / f"{name}-seed{seed}"),
+                    eval_images=min(500, config.test_images or 500),
+                    progress=config.progress,
+                )
+                policy, _ = train_agent(agent_config)
+                env_kwargs = agent_config.env_kwargs
+            else:
+                policy, env_kwargs = make_baseline(name, max_steps, seed=seed), {}
+            runs.append(_evaluate(policy, config, env_kwargs, device))
+        results["agents"][name] = _summarise(name, runs, seeds, config)
+        print(
+            f"{name}: {' '.join(f'{a:.3f}' for a in results['agents'][name]['anytime_accuracy'])}"
+        )
+    results["full_resolution"] = full_resolution_reference(config.env, config.test_images, device)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(results, out / "results.json")
+    plot_results(results, out)
+    print_report(results)
+    return results
+
+
+def _evaluate(
+    policy, config: BenchmarkConfig, env_kwargs: dict, device
+) -> tuple[EvalResult, EvalResult]:
+    common = {"num_envs": config.num_envs, "device": device, **env_kwargs}
+    test = evaluate_policy(policy, config.env, max_images=config.test_images, **common)
+    calibration = evaluate_policy(
+        policy,
+        config.env,
+        split="train",
+        max_images=config.calibration_images,
+        seed=CALIBRATION_SEED,
+        **common,
+    )
+    return test, calibration
+
+
+def _summarise(
+    name: str, runs: list[tuple[EvalResult, EvalResult]], seeds: list[int], config
+) -> dict:
+    """Per-seed results and their mean; intervals bootstrap images of the pooled seeds."""
+    tests = [test for test, _ in runs]
+    correct = np.concatenate([t.correct for t in tests])
+    curves = [budget_curve(calibration, test) for test, calibration in runs]
+    mean_curve = [
+        {
+            "p": points[0].p,
+            "mflops": float(np.mean([c[i].mflops for c in curves])),
+            "accuracy": float(np.mean([c[i].accuracy for c in curves])),
+        }
+        for i, points in enumerate(zip(*curves, strict=True))
+    ]
+    return {
+        "kind": "learned" if name in ALGORITHMS else "heuristic",
+        "upper_bound": name == "oracle",
+        "seeds": seeds,
+        "timesteps": config.timesteps if name in ALGORITHMS else 0,
+        "anytime_accuracy": correct.mean(axis=0).tolist(),
+        "anytime_ci95": [list(ci) for ci in bootstrap_intervals(correct)],
+        "mflops_per_step": tests[0].mflops,
+        "budget_curve": mean_curve,
+        "per_seed": [
+            {"seed": s, "anytime_accuracy": t.anytime_accuracy, "budget_curve": as_records(c)}
+            for s, t, c in zip(seeds, tests, curves, strict=True)
+        ],
+    }
+
+
+def full_resolution_reference(env_id: str, test_images: int | None, device) -> dict[str, Any]:
+    """Accuracy and MFLOPs of the full-resolution model of the env's data (same test canvases
+    policy as the benchmark: one canvas per test digit)."""
+    engine = gym.make(env_id, split="test", device=device).unwrapped.engine
+    name = "fullres-" + gym.spec(env_id).kwargs["classifier"].removeprefix("gf-")
+    model = create_classifier(name, pretrained=True, device=device)
+    source = engine.source
+    if test_images is not None:
+        digits = DigitSet(source.digits.images[:test_images], source.digits.labels[:test_images])
+        source = CanvasDataset(digits, source.spec)
+    accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
+    return {"classifier": name, "accuracy": accuracy, "mflops": model.step_flops().glance / 1e6}
+
+
+def print_report(results: dict[str, Any]) -> None:
+    """The anytime table and each agent's budget point closest to half the full-res MFLOPs."""
+    full = results["full_resolution"]
+    rows = []
+    for name, agent in results["agents"].items():
+        ci = agent["anytime_ci95"]
+        cells = [
+            f"{a:.3f} [{lo:.3f},{hi:.3f}]"
+            for a, (lo, hi) in zip(agent["anytime_accuracy"], ci, strict=True)
+        ]
+        label = name + (" (upper bound)" if agent["upper_bound"] else "")
+        rows.append([label, *cells])
+    steps = len(rows[0]) - 1
+    headers = ["agent", "glance", *(f"focus {t}" for t in range(1, steps))]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(
+        f"full resolution ({full['classifier']}): {full['accuracy']:.3f} at {full['mflops']:.1f} MFLOPs"
+    )
+
+
+def plot_results(results: dict[str, Any], out: Path) -> None:
+    """``anytime.png`` (accuracy vs step) and ``budget.png`` (accuracy vs MFLOPs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full = results["full_resolution"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, agent in results["agents"].items():
+        steps = np.arange(len(agent["anytime_accuracy"]))
+        low, high = np.array(agent["anytime_ci95"]).T
+        style = "--" if agent["upper_bound"] else "-"
+        ax.plot(steps, agent["anytime_accuracy"], style, marker="o", label=name)
+        ax.fill_between(steps, low, high, alpha=0.15)
+    ax.axhline(full["accuracy"], color="k", linestyle=":", label="full resolution")
+    ax.set(xlabel="step (0 = glance)", ylabel="test accuracy", title=results["env"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "anytime.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, agent in results["agents"].items():
+        curve = agent["budget_curve"]
+        style = "--" if agent["upper_bound"] else "-"
+        ax.plot([p["mflops"] for p in curve], [p["accuracy"] for p in curve], style, label=name)
+    ax.plot([full["mflops"]], [full["accuracy"]], "k*", markersize=12, label="full resolution")
+    ax.set(
+        xlabel="mean MFLOPs per image (early exit)", ylabel="test accuracy", title=results["env"]
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "budget.png", dpi=120)
+    plt.close(fig)

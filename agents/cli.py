@@ -1,0 +1,89 @@
+"""``glance-focus``: the toolkit's command line (``python -m agents`` does the same).
+
+Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
+results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the test split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from agents import train as train_module
+from agents.baselines import BASELINES, make_baseline
+from agents.benchmark import BenchmarkConfig, run_benchmark
+from agents.evaluation import evaluate_policy
+from agents.train import ALGORITHMS, load_model
+
+
+def _benchmark_parser(sub) -> None:
+    parser = sub.add_parser(
+        "benchmark", help="train and compare agents; write results.json and plots"
+    )
+    for f in dataclasses.fields(BenchmarkConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if f.name in ("agents", "seeds"):
+            kind = str if f.name == "agents" else int
+            parser.add_argument(flag, nargs="+", type=kind, default=default)
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = {"int": int, "int | None": int}.get(str(f.type), str)
+            parser.add_argument(flag, type=kind, default=default)
+
+
+def _evaluate_parser(sub) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="accuracy after each step of one policy on the test split"
+    )
+    parser.add_argument("--env", default="GlanceFocus-ClutteredMNIST100-v0")
+    parser.add_argument(
+        "--agent", required=True, help=f"a baseline ({', '.join(BASELINES)}) or an algorithm"
+    )
+    parser.add_argument("--model", help="saved model.zip of a learned agent")
+    parser.add_argument("--max-focus-steps", type=int, default=4)
+    parser.add_argument("--test-images", type=int, default=None)
+    parser.add_argument("--device", default=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="glance-focus", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _benchmark_parser(sub)
+    sub.add_parser("train", help="train one agent (see glance-focus train --help)", add_help=False)
+    _evaluate_parser(sub)
+    if argv[:1] == ["train"]:
+        return train_module.main(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "benchmark":
+        options = {k: v for k, v in vars(args).items() if k != "command"}
+        run_benchmark(BenchmarkConfig(**options))
+        return 0
+    if args.agent in ALGORITHMS:
+        if not args.model:
+            parser.error(f"--model PATH is needed to evaluate a learned {args.agent!r} agent")
+        policy = load_model(args.agent, args.model)
+        env_kwargs = {"action_type": "grid"} if args.agent in train_module.GRID_ONLY else {}
+    elif args.agent in BASELINES:
+        policy, env_kwargs = make_baseline(args.agent, args.max_focus_steps), {}
+    else:
+        parser.error(
+            f"unknown agent {args.agent!r}; choose from {sorted(BASELINES)} or {sorted(ALGORITHMS)}"
+        )
+    result = evaluate_policy(
+        policy, args.env, max_images=args.test_images, device=args.device, **env_kwargs
+    )
+    for t, (accuracy, (low, high)) in enumerate(
+        zip(result.anytime_accuracy, result.confidence_intervals(), strict=True)
+    ):
+        print(
+            f"step {t}: accuracy {accuracy:.3f} [{low:.3f}, {high:.3f}] at {result.mflops[t]:.1f} MFLOPs"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from agents.benchmark import BenchmarkConfig, run_benchmark
+from agents.cli import main
+
+ENV = "GlanceFocus-ClutteredMNIST-v0"
+
+
+def test_benchmark_writes_results_and_plots(tmp_path, capsys):
+    config = BenchmarkConfig(
+        env=ENV,
+        agents=["ppo", "random", "center", "oracle"],
+        timesteps=64,
+        seeds=[0, 1],
+        num_envs=8,
+        out=str(tmp_path),
+        test_images=24,
+        calibration_images=24,
+        progress=False,
+    )
+    results = run_benchmark(config)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    assert (tmp_path / "anytime.png").stat().st_size > 0 and (
+        tmp_path / "budget.png"
+    ).stat().st_size > 0
+    ppo = results["agents"]["ppo"]
+    assert ppo["seeds"] == [0, 1] and ppo["timesteps"] == 64 and len(ppo["per_seed"]) == 2
+    assert len(ppo["anytime_accuracy"]) == 5 and len(ppo["anytime_ci95"]) == 5
+    for agent in results["agents"].values():
+        assert {"anytime_accuracy", "budget_curve", "seeds", "timesteps"} <= set(agent)
+        assert all({"mflops", "accuracy"} <= set(point) for point in agent["budget_curve"])
+    assert (
+        results["agents"]["oracle"]["upper_bound"]
+        and not results["agents"]["random"]["upper_bound"]
+    )
+    full = results["full_resolution"]
+    assert (
+        0 <= full["accuracy"] <= 1
+        and full["mflops"] > results["agents"]["random"]["mflops_per_step"][0]
+    )
+    assert "(upper bound)" in capsys.readouterr().out
+
+
+def test_cli_evaluate_and_errors(capsys):
+    assert main(["evaluate", "--env", ENV, "--agent", "raster", "--test-images", "20"]) == 0
+    assert "step 4: accuracy" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--env", ENV, "--agent", "ppo"])  # a learned agent needs --model
+    with pytest.raises(ValueError, match="unknown agents"):
+        BenchmarkConfig(agents=["ppo", "greedy"])
