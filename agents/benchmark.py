@@ -145,8 +145,8 @@ def _summarise(
 
 
 def full_resolution_reference(env_id: str, test_images: int | None, device) -> dict[str, Any]:
-    """Accuracy and MFLOPs of the full-resolution model of the env's data (same test canvases
-    policy as the benchmark: one canvas per test digit)."""
+    """Accuracy and MFLOPs of the full-resolution model of the env's data: one canvas per test
+    digit, as for the agents (the placements are drawn from the classifier evaluation's seed)."""
     engine = gym.make(env_id, split="test", device=device).unwrapped.engine
     name = "fullres-" + gym.spec(env_id).kwargs["classifier"].removeprefix("gf-")
     model = create_classifier(name, pretrained=True, device=device)

@@ -17,21 +17,24 @@ from classifiers import (
 )
 
 MNIST = ["gf-mnist-cluttered100", "gf-mnist-cluttered60", "gf-mnist-translated60"]
+FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
 
 
 def test_list_and_pattern():
     assert set(MNIST) <= set(list_classifiers())
     assert list_classifiers("gf-mnist-c*") == ["gf-mnist-cluttered100", "gf-mnist-cluttered60"]
-    assert list_classifiers(pretrained=True) == MNIST
+    assert list_classifiers(pretrained=True) == sorted(MNIST + FULLRES)
 
 
-@pytest.mark.parametrize("name", MNIST)
+@pytest.mark.parametrize("name", MNIST + FULLRES)
 def test_shipped_weights_load_and_record_how_they_were_made(name):
     entry = get_entry(name)
     data = load_file(entry.weights_path)
     assert data["name"] == name
     assert data["meta"]["stage"] == 1 and data["meta"]["data"] == entry.data
     assert data["meta"]["epochs_done"] == data["meta"]["train_config"]["epochs"]
+    assert data["meta"]["train_config"]["focus_steps"] == (0 if name in FULLRES else 4)
+    assert f"--classifier {name}" in entry.train_command
     model = create_classifier(name, pretrained=True, device="cpu")
     assert not model.training
     random = create_classifier(name, device="cpu")
