@@ -17,13 +17,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents._io import write_json
 from agents.baselines import BASELINES, make_baseline
 from agents.early_exit import as_records, budget_curve
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, AgentConfig, train_agent
 from classifiers import create_classifier
-from classifiers.data import CanvasDataset, DigitSet
 from classifiers.train import evaluate as evaluate_classifier
 
 CALIBRATION_SEED = 10_000  # canvases of the calibration set: train split, a seed of their own
@@ -150,32 +149,23 @@ def full_resolution_reference(env_id: str, test_images: int | None, device) -> d
     engine = gym.make(env_id, split="test", device=device).unwrapped.engine
     name = "fullres-" + gym.spec(env_id).kwargs["classifier"].removeprefix("gf-")
     model = create_classifier(name, pretrained=True, device=device)
-    source = engine.source
-    if test_images is not None:
-        digits = DigitSet(source.digits.images[:test_images], source.digits.labels[:test_images])
-        source = CanvasDataset(digits, source.spec)
+    source = engine.source if test_images is None else engine.source.head(test_images)
     accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
     return {"classifier": name, "accuracy": accuracy, "mflops": model.step_flops().glance / 1e6}
 
 
 def print_report(results: dict[str, Any]) -> None:
-    """The anytime table and each agent's budget point closest to half the full-res MFLOPs."""
-    full = results["full_resolution"]
+    """The accuracy table (with 95% intervals) and the full-resolution reference."""
     rows = []
     for name, agent in results["agents"].items():
-        ci = agent["anytime_ci95"]
         cells = [
             f"{a:.3f} [{lo:.3f},{hi:.3f}]"
-            for a, (lo, hi) in zip(agent["anytime_accuracy"], ci, strict=True)
+            for a, (lo, hi) in zip(agent["anytime_accuracy"], agent["anytime_ci95"], strict=True)
         ]
-        label = name + (" (upper bound)" if agent["upper_bound"] else "")
-        rows.append([label, *cells])
+        rows.append([name + (" (upper bound)" if agent["upper_bound"] else ""), *cells])
     steps = len(rows[0]) - 1
-    headers = ["agent", "glance", *(f"focus {t}" for t in range(1, steps))]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print_table(["agent", "glance", *(f"focus {t}" for t in range(1, steps))], rows)
+    full = results["full_resolution"]
     print(
         f"full resolution ({full['classifier']}): {full['accuracy']:.3f} at {full['mflops']:.1f} MFLOPs"
     )

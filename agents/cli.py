@@ -7,7 +7,6 @@ results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 from agents import train as train_module
@@ -15,23 +14,14 @@ from agents.baselines import BASELINES, make_baseline
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
 from agents.train import ALGORITHMS, load_model
+from classifiers.flags import add_dataclass_arguments
 
 
 def _benchmark_parser(sub) -> None:
     parser = sub.add_parser(
         "benchmark", help="train and compare agents; write results.json and plots"
     )
-    for f in dataclasses.fields(BenchmarkConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if f.name in ("agents", "seeds"):
-            kind = str if f.name == "agents" else int
-            parser.add_argument(flag, nargs="+", type=kind, default=default)
-        elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            kind = {"int": int, "int | None": int}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=default)
+    add_dataclass_arguments(parser, BenchmarkConfig)
 
 
 def _evaluate_parser(sub) -> None:

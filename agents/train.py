@@ -29,9 +29,10 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents._io import write_json
 from agents.evaluation import evaluate_policy
+from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
+from classifiers.flags import add_dataclass_arguments, field_docs
 from gf_env.sb3 import make_sb3_vec_env
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
@@ -235,15 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m agents.train", description=__doc__.split("\n\n")[0]
     )
-    for f in dataclasses.fields(AgentConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "hp":
-            parser.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE")
-        elif f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type).removesuffix(" | None"), str)
-            parser.add_argument(flag, type=kind, default=f.default)
+    add_dataclass_arguments(parser, AgentConfig, skip=("hp",))
+    parser.add_argument(
+        "--hp", nargs="*", default=[], metavar="KEY=VALUE", help=field_docs(AgentConfig)["hp"]
+    )
     args = vars(parser.parse_args(argv))
     args["hp"] = _parse_hyperparams(args["hp"])
     _, summary = train_agent(AgentConfig(**args))

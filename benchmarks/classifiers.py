@@ -19,8 +19,8 @@ import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowi
 import gymnasium as gym
 
 import gf_env
-from benchmarks._report import machine, print_table, write_json
-from classifiers.data import CanvasDataset, DigitSet
+from agents.reporting import print_table, write_json
+from benchmarks._report import machine
 from classifiers.train import evaluate
 
 
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     for env_id in args.envs:
         engine = gym.make(env_id, split="test", device=args.device).unwrapped.engine
         steps = engine.max_focus_steps
-        source = engine.source
-        if args.max_images is not None:
-            digits = DigitSet(
-                source.digits.images[: args.max_images], source.digits.labels[: args.max_images]
-            )
-            source = CanvasDataset(digits, source.spec)
+        source = engine.source if args.max_images is None else engine.source.head(args.max_images)
         # the same canvases for both rows: evaluate() draws the same numbers for either placement
         accuracy = evaluate(
             engine.classifier, source, steps, args.batch, args.seed, target_prob=0.0
@@ -68,7 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(["", "MFLOPs (cum.)", *results[env_id]["mflops_cumulative"]])
     steps = max(len(r) for r in rows) - 2
     print_table(["env", "locations", "glance", *(f"focus {t}" for t in range(1, steps))], rows)
-    write_json({"results": results, "seed": args.seed, "machine": machine()}, args.json)
+    if args.json:
+        report = {"results": results, "seed": args.seed, "machine": machine()}
+        print(f"wrote {write_json(report, args.json)}")
     return results
 
 

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 import gf_env  # noqa: F401  (registers the ids)
-from benchmarks._report import machine, print_table, write_json
+from agents.reporting import print_table, write_json
+from benchmarks._report import machine
 
 
 def env_runner(env, num_envs: int, seed: int) -> Callable[[int], float]:
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
             ],
         ],
     )
-    write_json(result, args.json)
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
     return result
 
 

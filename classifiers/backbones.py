@@ -30,7 +30,8 @@ def build_backbone(name: str, *, in_chans: int, num_classes: int, **kwargs) -> n
     """Build a registered encoder by name."""
     if name not in _BACKBONES:
         raise ValueError(
-            f"unknown backbone {name!r}; registered: {sorted(_BACKBONES)} (add one with @register_backbone)"
+            f"unknown backbone {name!r}; registered: {sorted(_BACKBONES)} "
+            "(add one with @register_backbone)"
         )
     return _BACKBONES[name](in_chans=in_chans, num_classes=num_classes, **kwargs)
 
@@ -48,12 +49,13 @@ class SmallCNN(nn.Module):
     """A plain CNN for small grayscale inputs (MNIST canvases and their patches).
 
     3x3 convolutions with GroupNorm and ReLU; the first keeps the resolution, every later one
-    halves it. The feature map is max-pooled over space and projected to ``embed_dim``, followed by
-    the encoder's own linear head. Global max pooling because the object can be anywhere in a
+    halves it. The feature map is max-pooled over space and projected to ``embed_dim``, followed
+    by the encoder's own linear head. Global max pooling because the object can be anywhere in a
     glance: in a side experiment on 100x100 cluttered canvases glanced at 32x32, a glance-only
     encoder reached 63% test accuracy after 12 epochs with max pooling, 27% with average pooling
-    and 25% with a flattened map. GroupNorm rather than BatchNorm: its output does not depend on batch statistics, so the
-    same weights behave alike on glances, random patches and a policy's patches.
+    and 25% with a flattened map. GroupNorm rather than BatchNorm: its output does not depend on
+    batch statistics, so the same weights behave alike on glances, random patches and a policy's
+    patches.
 
     Args:
         in_chans: input channels.

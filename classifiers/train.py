@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import math
 import sys
@@ -38,6 +37,7 @@ from tqdm import tqdm
 
 from classifiers.checkpoint import classifier_checkpoint, load_file, load_into, save_atomic
 from classifiers.data import CanvasDataset, DigitAugment, mnist_canvases
+from classifiers.flags import add_dataclass_arguments
 from classifiers.gf_model import GFModel
 from classifiers.registry import create_classifier, get_entry, resolve_device
 
@@ -348,34 +348,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m classifiers.train",
         description="Stage-1 training of a glance/focus classifier on MNIST canvases.",
     )
-    docs = _field_docs()
-    for field in dataclasses.fields(TrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        help_text = f"{docs.get(field.name, '')} (default: {field.default})".strip()
-        if field.type in ("bool", bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text
-            )
-        else:
-            kind = {"int": int, "float": float}.get(str(field.type).removesuffix(" | None"), str)
-            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+    add_dataclass_arguments(parser, TrainConfig)
     return parser
-
-
-def _field_docs() -> dict[str, str]:
-    """The string literal under each TrainConfig field, used as its ``--help`` text."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body
-    docs = {}
-    for node, following in itertools.pairwise(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
-            value = following.value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                docs[node.target.id] = value.value
-    return docs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from classifiers.data import ImageSource
 from classifiers.ops import crop_patches, patch_corners
 
 REWARDS = ("confidence_gain", "log_prob_gain", "final_correct")
+OBSERVATIONS = ("hidden", "dict")
 
 
 def _single_threaded_after_fork() -> None:
@@ -29,7 +30,6 @@ def _single_threaded_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_single_threaded_after_fork)
-OBSERVATIONS = ("hidden", "dict")
 
 
 class EpisodeStateError(RuntimeError):
@@ -73,9 +73,6 @@ class GlanceFocusEngine:
         n = num_envs
         self.images = torch.zeros(n, channels, self.height, self.width, device=self.device)
         self.state = torch.zeros(n, classifier.state_dim, device=self.device)
-        self.features = (
-            torch.zeros(n, *classifier.feature_shape, device=self.device) if keep_features else None
-        )
         self.labels = torch.zeros(n, dtype=torch.long, device=self.device)
         self.hidden = np.zeros((n, classifier.state_dim), dtype=np.float32)
         self.feature_maps = (
@@ -193,7 +190,6 @@ class GlanceFocusEngine:
             )
             self.state[sel] = state
             if self.keep_features:
-                self.features[sel] = out.features.float()
                 self.feature_maps[ids] = out.features.float().cpu().numpy()
         dim = self.hidden.shape[1]
         self.hidden[ids] = packed[:, :dim]

@@ -48,7 +48,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **kwargs: Any,
     ):
-        check_render_mode(render_mode, [])
+        check_render_mode(render_mode, [])  # no render modes yet
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
         self.engine = self.config.build_engine(num_envs)
@@ -67,7 +67,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         self.single_observation_space = observation_space(self.config, self.engine)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self._rngs: list[np.random.Generator | None] | None = None
+        self._rngs: list[np.random.Generator | None] = [None] * num_envs
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._all = np.arange(num_envs)
 
@@ -137,8 +137,6 @@ class GlanceFocusVectorEnv(VectorEnv):
                     f"got {len(seeds)} seeds for {self.num_envs} sub-environments; pass one seed "
                     "per sub-environment, a single int, or None"
                 )
-        if self._rngs is None:
-            self._rngs = [None] * self.num_envs
         for i in ids:
             if seeds[i] is not None or self._rngs[i] is None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]

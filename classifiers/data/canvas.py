@@ -120,6 +120,11 @@ class CanvasDataset:
     def __len__(self) -> int:
         return len(self.digits)
 
+    def head(self, count: int) -> CanvasDataset:
+        """The same canvases on only the first ``count`` digits."""
+        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
+        return CanvasDataset(digits, self.spec, self.augment)
+
     def __repr__(self) -> str:
         return f"CanvasDataset(n={len(self)}, spec={self.spec}, augment={self.augment})"
 
@@ -133,8 +138,8 @@ class CanvasDataset:
         """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
 
         Each canvas draws all its placements with one ``random`` call on its own RNG (then, with ``augment``,
-        the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])`` exactly. The
-        pastes are vectorised across the batch, one layer (distractor k, then the target) at a time.
+        the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])`` exactly. All
+        pastes of the batch are one unbuffered scatter-add, in the order of pasting one by one.
         """
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(indices) != len(rngs):

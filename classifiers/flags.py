@@ -1,0 +1,54 @@
+"""Command-line flags generated from a settings dataclass (one ``--field-name`` per field)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import itertools
+from typing import Any
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The string literal under each field of dataclass ``cls``, used as its ``--help`` text."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    docs = {}
+    for node, following in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+            value = following.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                docs[node.target.id] = value.value
+    return docs
+
+
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()
+) -> None:
+    """Add a flag per field of ``cls`` (except ``skip``): ``bool`` fields get ``--x/--no-x``,
+    ``list[int]``/``list[str]`` fields take one or more values, ``int``/``float`` (optionally
+    ``| None``) are parsed as such, everything else as a string."""
+    docs = field_docs(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        default = _default(field)
+        help_text = f"{docs.get(field.name, '')} (default: {default})".strip()
+        kind = str(field.type).removesuffix(" | None")
+        if kind == "bool":
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
+        elif kind.startswith("list["):
+            item = int if kind == "list[int]" else str
+            parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text)
+        else:
+            item = {"int": int, "float": float}.get(kind, str)
+            parser.add_argument(flag, type=item, default=default, help=help_text)
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
