@@ -64,7 +64,7 @@ def test_cli_with_periodic_evaluation(tmp_path, capsys):
         "16",
         "--out",
         str(tmp_path),
-        "--no-progress",
+        "--progress",  # SB3's progress bar must work on a fresh install
         "--hp",
         "n_steps=8",
         "batch_size=32",
