@@ -1,7 +1,8 @@
 """``glance-focus``: the toolkit's command line (``python -m agents`` does the same).
 
 Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
-results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the test split).
+results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the test split),
+``finetune`` (stage 3: the classifier on a trained policy's locations).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents import finetune as finetune_module
 from agents import train as train_module
 from agents.baselines import BASELINES, make_baseline
 from agents.benchmark import BenchmarkConfig, run_benchmark
@@ -45,8 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     _benchmark_parser(sub)
     sub.add_parser("train", help="train one agent (see glance-focus train --help)", add_help=False)
     _evaluate_parser(sub)
+    sub.add_parser(
+        "finetune",
+        help="stage 3: fine-tune the classifier on a policy's locations (see --help)",
+        add_help=False,
+    )
     if argv[:1] == ["train"]:
         return train_module.main(argv[1:])
+    if argv[:1] == ["finetune"]:
+        return finetune_module.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "benchmark":
         options = {k: v for k, v in vars(args).items() if k != "command"}

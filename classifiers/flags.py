@@ -11,14 +11,18 @@ from typing import Any
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The string literal under each field of dataclass ``cls``, used as its ``--help`` text."""
-    body = ast.parse(inspect.getsource(cls)).body[0].body
+    """The string literal under each field of dataclass ``cls`` (or of the dataclasses it
+    extends), used as its ``--help`` text."""
     docs = {}
-    for node, following in itertools.pairwise(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
-            value = following.value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                docs[node.target.id] = value.value
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(inspect.getsource(klass)).body[0].body
+        for node, following in itertools.pairwise(body):
+            if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+                value = following.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    docs[node.target.id] = value.value
     return docs
 
 

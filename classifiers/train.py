@@ -1,4 +1,4 @@
-"""Stage-1 training of a GF classifier on MNIST canvases.
+"""Stage-1 training of a GF classifier on MNIST canvases (and the engine that stage 3 reuses).
 
 Each batch draws fresh canvases, glances, then focuses ``focus_steps`` times at random locations;
 the loss is the mean over steps of the head's cross-entropy plus ``dsn_ratio`` times the encoder's
@@ -8,6 +8,9 @@ Departure from GFNet, on purpose: a uniformly random 28-32 pixel patch rarely co
 on a 60-100 pixel canvas, so the local encoder would barely learn digits. With probability
 ``target_patch_prob`` a focus location is instead drawn around the target digit (the canvas knows
 where it put it); ``--target-patch-prob 0`` gives GFNet's uniform stage 1.
+
+Where the focus patches go is one overridable method, :meth:`Trainer.locations`: stage 3
+(``agents.finetune``) subclasses the trainer and lets a learned policy choose them.
 
 Reproducible: all randomness of epoch ``e`` comes from generators seeded with ``(seed, e)``, so an
 interrupted run resumed with ``--resume`` ends in the same state as an uninterrupted one.
@@ -26,9 +29,10 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +47,9 @@ from classifiers.registry import create_classifier, get_entry, resolve_device
 
 EVAL_SEED = 12345
 
+Locate = Callable[[torch.Tensor, torch.Tensor, np.ndarray, np.random.Generator], np.ndarray]
+"""``(images, labels, boxes, rng) -> locations (N, steps, 2)``: where a batch's focus patches go."""
+
 
 @dataclass
 class TrainConfig:
@@ -56,6 +63,8 @@ class TrainConfig:
     """torchvision MNIST folder for the full set; default: the embedded 5,000 digits"""
     out: str | None = None
     """run folder (checkpoints, TensorBoard logs); default runs/<classifier>"""
+    init: str | None = None
+    """start from these weights: 'pretrained' (the shipped ones) or a checkpoint path; default random"""
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -155,11 +164,12 @@ def evaluate(
     seed: int = EVAL_SEED,
     target_prob: float = 0.0,
     jitter: float = 0.25,
+    locate: Locate | None = None,
 ) -> list[float]:
     """Accuracy after each step (glance first) on every image of ``data``, one canvas each.
 
-    Locations are uniform (``target_prob=0``) or all target-centred (``target_prob=1``); the
-    canvases and locations depend only on ``seed``.
+    Locations are uniform (``target_prob=0``), all target-centred (``target_prob=1``) or chosen by
+    ``locate`` (e.g. a policy); the canvases and locations depend only on ``seed``.
     """
     was_training = model.training
     model.eval()
@@ -170,10 +180,14 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         indices = np.arange(start, min(start + batch_size, len(data)))
         images, labels, boxes = draw_batch(data, indices, rng)
-        locations = sample_locations(
-            boxes, size, model.patch_size, focus_steps, target_prob, jitter, rng
-        )
-        steps = model.unroll(images.to(device), torch.from_numpy(locations).to(device))
+        images = images.to(device)
+        if locate is None:
+            locations = sample_locations(
+                boxes, size, model.patch_size, focus_steps, target_prob, jitter, rng
+            )
+        else:
+            locations = locate(images, labels, boxes, rng)
+        steps = model.unroll(images, torch.from_numpy(locations).to(device))
         for t, (logits, _) in enumerate(steps):
             correct[t] += (logits.argmax(1).cpu() == labels).sum().item()
     model.train(was_training)
@@ -181,7 +195,13 @@ def evaluate(
 
 
 class Trainer:
-    """Owns the model, optimiser, schedule and run folder of one stage-1 training."""
+    """Owns the model, optimiser, schedule and run folder of one stage-1 training.
+
+    Subclasses change where the focus patches go (:meth:`locations`) and what is evaluated after
+    each epoch (:meth:`evaluations`); ``stage`` is recorded in the checkpoint's metadata.
+    """
+
+    stage: ClassVar[int] = 1
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -196,7 +216,12 @@ class Trainer:
         if config.threads > 0:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
-        model = create_classifier(config.classifier, device=self.device)
+        model = create_classifier(
+            config.classifier,
+            pretrained=config.init == "pretrained",
+            checkpoint=None if config.init in (None, "pretrained") else config.init,
+            device=self.device,
+        )
         if not isinstance(model, GFModel):
             raise TypeError(
                 f"classifiers.train trains GFModel classifiers, got {type(model).__name__}"
@@ -240,7 +265,7 @@ class Trainer:
     def meta(self) -> dict[str, Any]:
         """How the weights were made: stage, data, epochs, settings and per-epoch metrics."""
         return {
-            "stage": 1,
+            "stage": self.stage,
             "data": self.data_name,
             "epochs_done": self.epoch,
             "train_config": dataclasses.asdict(self.config),
@@ -264,8 +289,10 @@ class Trainer:
         """One pass over the training digits with fresh canvases; returns the mean loss."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch])
+        torch.manual_seed(
+            cfg.seed * 1_000_003 + self.epoch
+        )  # torch draws (e.g. a policy's samples)
         order = rng.permutation(len(self.train_data))
-        size = self.train_data.image_shape[1:]
         total, seen = 0.0, 0
         bar = tqdm(
             range(self.batches_per_epoch),
@@ -276,18 +303,9 @@ class Trainer:
         for b in bar:
             indices = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             images, labels, boxes = draw_batch(self.train_data, indices, rng)
-            locations = sample_locations(
-                boxes,
-                size,
-                self.model.patch_size,
-                cfg.focus_steps,
-                cfg.target_patch_prob,
-                cfg.target_jitter,
-                rng,
-            )
-            steps = self.model.unroll(
-                images.to(self.device), torch.from_numpy(locations).to(self.device)
-            )
+            images = images.to(self.device)
+            locations = self.locations(images, labels, boxes, rng)
+            steps = self.model.unroll(images, torch.from_numpy(locations).to(self.device))
             loss = step_losses(steps, labels.to(self.device), cfg.dsn_ratio)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -297,6 +315,35 @@ class Trainer:
             seen += len(indices)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         return total / seen
+
+    def locations(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        boxes: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Focus locations ``(N, focus_steps, 2)`` of a training batch: uniform, or around the
+        digit with probability ``target_patch_prob``."""
+        cfg = self.config
+        size = self.train_data.image_shape[1:]
+        return sample_locations(
+            boxes,
+            size,
+            self.model.patch_size,
+            cfg.focus_steps,
+            cfg.target_patch_prob,
+            cfg.target_jitter,
+            rng,
+        )
+
+    def evaluations(self) -> dict[str, list[float]]:
+        """Test accuracy after each step, per kind of focus location (logged after each epoch)."""
+        steps = self.config.focus_steps
+        return {
+            "random": evaluate(self.model, self.test_data, steps),
+            "target": evaluate(self.model, self.test_data, steps, target_prob=1.0),
+        }
 
     def fit(self, stop_after: int | None = None) -> list[dict[str, Any]]:
         """Train until ``config.epochs`` (or, to simulate an interruption, ``stop_after``) epochs."""
@@ -310,28 +357,28 @@ class Trainer:
         while self.epoch < last:
             start = time.perf_counter()
             loss = self.train_epoch()
-            random_acc = evaluate(self.model, self.test_data, cfg.focus_steps)
-            target_acc = evaluate(self.model, self.test_data, cfg.focus_steps, target_prob=1.0)
+            accuracies = self.evaluations()
             self.epoch += 1
             record = {
                 "epoch": self.epoch,
                 "train_loss": loss,
-                "test_acc_random": random_acc,
-                "test_acc_target": target_acc,
+                **{f"test_acc_{kind}": acc for kind, acc in accuracies.items()},
                 "seconds": time.perf_counter() - start,
             }
             self.history.append(record)
             writer.add_scalar("train/loss", loss, self.epoch)
             writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.epoch)
-            for t, (r, g) in enumerate(zip(random_acc, target_acc, strict=True)):
-                writer.add_scalar(f"test/acc_random_step{t}", r, self.epoch)
-                writer.add_scalar(f"test/acc_target_step{t}", g, self.epoch)
+            for kind, acc in accuracies.items():
+                for t, a in enumerate(acc):
+                    writer.add_scalar(f"test/acc_{kind}_step{t}", a, self.epoch)
             writer.flush()
             save_atomic(self.state(), self.last_path)
+            shown = " ".join(
+                f"({kind}) {' '.join(f'{a:.3f}' for a in acc)}" for kind, acc in accuracies.items()
+            )
             print(
-                f"epoch {self.epoch}/{cfg.epochs} loss {loss:.4f} "
-                f"test acc (random) {' '.join(f'{a:.3f}' for a in random_acc)} "
-                f"(target) {' '.join(f'{a:.3f}' for a in target_acc)} [{record['seconds']:.0f}s]",
+                f"epoch {self.epoch}/{cfg.epochs} loss {loss:.4f} test acc {shown} "
+                f"[{record['seconds']:.0f}s]",
                 flush=True,
             )
         writer.close()

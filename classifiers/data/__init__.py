@@ -1,6 +1,6 @@
 """Image sources: MNIST digits and the canvases built from them."""
 
-from classifiers.data.base import Batch, ImageSource, Sample
+from classifiers.data.base import ArraySource, Batch, ImageSource, Sample
 from classifiers.data.canvas import (
     CANVAS_PRESETS,
     CLUTTERED_60,
@@ -18,6 +18,7 @@ __all__ = [
     "CLUTTERED_60",
     "CLUTTERED_100",
     "TRANSLATED_60",
+    "ArraySource",
     "Batch",
     "CanvasDataset",
     "CanvasSpec",

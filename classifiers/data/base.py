@@ -56,3 +56,33 @@ class ImageSource(Protocol):
     def sample_batch(
         self, indices: Sequence[int], rngs: Sequence[np.random.Generator]
     ) -> Batch: ...
+
+
+class ArraySource:
+    """An :class:`ImageSource` over images already in memory (nothing is drawn at random).
+
+    Args:
+        images: ``(N, C, H, W)`` ``float32`` array with values in [0, 1].
+        labels: ``(N,)`` true classes.
+        num_classes: number of classes of the task.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int):
+        images = np.asarray(images, dtype=np.float32)
+        labels = np.asarray(labels, dtype=np.int64)
+        if images.ndim != 4 or len(labels) != len(images):
+            raise ValueError(
+                f"ArraySource takes images (N, C, H, W) and N labels, got images {images.shape} "
+                f"and labels {labels.shape}"
+            )
+        self.images = images
+        self.labels = labels
+        self.num_classes = int(num_classes)
+        self.image_shape = tuple(images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
+        index = np.asarray(indices, dtype=np.int64)
+        return Batch(self.images[index], self.labels[index])
