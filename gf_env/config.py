@@ -86,8 +86,9 @@ class EnvConfig:
         ):
             raise ValueError(f"grid_size must be an integer >= 1 (or None), got {self.grid_size!r}")
 
-    def build_engine(self, num_envs: int) -> GlanceFocusEngine:
-        """Resolve data and classifier, check they fit together, and build the engine."""
+    def build_engine(self, num_envs: int, keep_probs: bool = False) -> GlanceFocusEngine:
+        """Resolve data and classifier, check they fit together, and build the engine
+        (``keep_probs``: keep class probabilities, which rendering needs)."""
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         source = self.data
@@ -122,6 +123,7 @@ class EnvConfig:
             self.max_focus_steps,
             reward=self.reward,
             keep_features=self.observation == "dict",
+            keep_probs=keep_probs,
         )
 
     def grid(self, engine: GlanceFocusEngine) -> int:

@@ -48,6 +48,8 @@ class GlanceFocusEngine:
             (log p_t(y) - log p_{t-1}(y)) or ``"final_correct"`` (1 at the last step if the
             prediction is right, else 0).
         keep_features: also keep the last feature map of every episode (for dict observations).
+        keep_probs: also keep every episode's class probabilities after its last step (for
+            rendering); off, a step costs nothing extra.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class GlanceFocusEngine:
         max_focus_steps: int,
         reward: str = "confidence_gain",
         keep_features: bool = False,
+        keep_probs: bool = False,
     ):
         self.source = source
         self.classifier = classifier
@@ -65,6 +68,7 @@ class GlanceFocusEngine:
         self.max_focus_steps = max_focus_steps
         self.reward = reward
         self.keep_features = keep_features
+        self.keep_probs = keep_probs
         self.device = torch.device(classifier.device)
         channels, self.height, self.width = source.image_shape
         self.patch_size = classifier.patch_size
@@ -78,6 +82,7 @@ class GlanceFocusEngine:
         self.feature_maps = (
             np.zeros((n, *classifier.feature_shape), dtype=np.float32) if keep_features else None
         )
+        self.probs = np.zeros((n, classifier.num_classes), dtype=np.float32) if keep_probs else None
         self.label = np.zeros(n, dtype=np.int64)
         self.log_prob = np.zeros(n, dtype=np.float64)  # log p_t(y)
         self.log_confidence = np.zeros(n, dtype=np.float64)
@@ -191,6 +196,8 @@ class GlanceFocusEngine:
             self.state[sel] = state
             if self.keep_features:
                 self.feature_maps[ids] = out.features.float().cpu().numpy()
+            if self.keep_probs:
+                self.probs[ids] = log_probs.exp().cpu().numpy()
         dim = self.hidden.shape[1]
         self.hidden[ids] = packed[:, :dim]
         self.log_prob[ids] = packed[:, dim]

@@ -10,6 +10,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from gf_env import rendering
 from gf_env.config import (
     EnvConfig,
     action_space,
@@ -35,6 +36,8 @@ class GlanceFocusVectorEnv(VectorEnv):
             ``SAME_STEP``: a finished sub-environment is reset within the same step, its last
             observation and info go to ``info["final_obs"]`` and ``info["final_info"]``;
             ``DISABLED``: the caller resets with ``reset(options={"reset_mask": mask})``.
+        render_mode: ``None`` or ``"rgb_array"``: ``render()`` returns one frame per
+            sub-environment, drawn as :class:`~gf_env.GlanceFocusEnv` draws its frame.
         **kwargs: the environment arguments (:class:`~gf_env.EnvConfig`).
 
     Reset options: ``"reset_mask"`` (bool array, which sub-environments to reset) and ``"index"``
@@ -48,10 +51,10 @@ class GlanceFocusVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **kwargs: Any,
     ):
-        check_render_mode(render_mode, [])  # no render modes yet
+        check_render_mode(render_mode, list(rendering.RENDER_MODES))
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.engine = self.config.build_engine(num_envs)
+        self.engine = self.config.build_engine(num_envs, keep_probs=render_mode is not None)
         self.num_envs = num_envs
         try:
             self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -60,7 +63,11 @@ class GlanceFocusVectorEnv(VectorEnv):
             raise ValueError(
                 f"autoreset_mode must be one of {valid}, got {autoreset_mode!r}"
             ) from None
-        self.metadata = {"render_modes": [], "autoreset_mode": self.autoreset_mode}
+        self.metadata = {
+            "render_modes": list(rendering.RENDER_MODES),
+            "render_fps": rendering.RENDER_FPS,
+            "autoreset_mode": self.autoreset_mode,
+        }
         self._grid = self.config.grid(self.engine)
         self._as_dict = self.config.observation == "dict"
         self.single_action_space = action_space(self.config, self.engine)
@@ -123,6 +130,12 @@ class GlanceFocusVectorEnv(VectorEnv):
             else np.zeros_like(terminated)
         )
         return self._observation(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One frame per sub-environment (a tuple, as Gymnasium's ``SyncVectorEnv``), see
+        :class:`~gf_env.GlanceFocusEnv`; ``None`` without a render mode."""
+        frames = rendering.render(self.engine, self._all, self.render_mode)
+        return None if frames is None else tuple(frames)
 
     def _seed(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> None:
         """Seed the RNGs of ``ids`` (as Gymnasium does: ``seed + i`` for sub-env ``i``)."""
