@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,12 @@ class GFConfig:
         hidden_size: size of the GRU state.
         mean, std: per-channel normalisation applied to inputs in [0, 1].
         backbone_kwargs: extra arguments of the encoder builder.
+        head: ``"gru"`` (a GRU over the steps' features and one linear classifier, for
+            ResNet/DenseNet/RegNet in GFNet) or ``"cascade"`` (``fc_t`` = Linear(t * features)
+            on the concatenated features of steps 1..t, glance included; the glance prediction
+            is the global encoder's own; MobileNet-V3/EfficientNet in GFNet).
+        cascade_steps: steps (glance included) the cascaded head has classifiers for
+            (``fc_2`` .. ``fc_<cascade_steps>``); GFNet's release always has 5.
     """
 
     backbone: str = "small_cnn"
@@ -44,8 +51,16 @@ class GFConfig:
     mean: tuple[float, ...] = (0.1307,)
     std: tuple[float, ...] = (0.3081,)
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    head: str = "gru"
+    cascade_steps: int = 5
 
     def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.cascade_steps < 2:
+            raise ValueError(
+                f"cascade_steps must be >= 2 (glance + one focus), got {self.cascade_steps}"
+            )
         if self.patch_size < 1 or self.patch_size > min(self.image_size):
             raise ValueError(
                 f"patch_size must be in [1, {min(self.image_size)}] for image_size "
@@ -58,7 +73,13 @@ class GFConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; fields added after the first release are left out at their
+        defaults, so that configs saved before they existed still compare equal."""
+        data = asdict(self)
+        for key, default in _LATER_FIELDS.items():
+            if data[key] == default:
+                del data[key]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GFConfig:
@@ -67,6 +88,10 @@ class GFConfig:
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
+
+
+HEADS = ("gru", "cascade")
+_LATER_FIELDS = {"head": "gru", "cascade_steps": 5}
 
 
 class RecurrentHead(nn.Module):
@@ -88,6 +113,56 @@ class RecurrentHead(nn.Module):
         output, _ = self.rnn(features.unsqueeze(0), hidden)
         state = output[0]
         return self.fc(state), state
+
+
+class CascadeHead(nn.Module):
+    """GFNet's cascaded classifiers: ``fc_t`` = Linear(t * feature_dim, classes) on the pooled
+    features of steps 1..t (the glance is step 1, classified by the global encoder's own head).
+
+    The recurrent state is the features seen so far, zero-padded to ``steps * feature_dim``,
+    followed by the number of steps taken, so that ``focus`` knows which classifier to apply.
+    Module names (``fc_2`` ..) follow the GFNet release.
+    """
+
+    def __init__(self, feature_dim: int, steps: int, num_classes: int):
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.steps = steps
+        for t in range(2, steps + 1):
+            self.add_module(f"fc_{t}", nn.Linear(t * feature_dim, num_classes))
+
+    @property
+    def state_dim(self) -> int:
+        return self.steps * self.feature_dim + 1
+
+    def forward(
+        self, features: torch.Tensor, state: torch.Tensor | None, glance_logits: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n, dim = features.shape
+        if state is None:
+            memory = features.new_zeros(n, self.steps, dim)
+            taken = torch.zeros(n, dtype=torch.long, device=features.device)
+        else:
+            memory = state[:, :-1].reshape(n, self.steps, dim)
+            taken = state[:, -1].round().long()
+        if int(taken.max()) >= self.steps:
+            raise ValueError(
+                f"the cascaded head has classifiers for {self.steps} steps (glance included), "
+                f"but a focus step {int(taken.max()) + 1} was asked for; run at most "
+                f"{self.steps - 1} focus steps (max_focus_steps={self.steps - 1})"
+            )
+        slot = F.one_hot(taken, self.steps).to(features.dtype).unsqueeze(-1)  # (N, steps, 1)
+        memory = memory * (1 - slot) + features.unsqueeze(1) * slot
+        if state is None:
+            logits = glance_logits
+        else:
+            logits = glance_logits.new_zeros(n, glance_logits.shape[1])
+            for k in taken.unique().tolist():  # rows at the same step share a classifier
+                rows = (taken == k).nonzero()[:, 0]
+                fc = getattr(self, f"fc_{k + 1}")
+                logits = logits.index_put((rows,), fc(memory[rows, : k + 1].flatten(1)))
+        state = torch.cat([memory.flatten(1), (taken + 1).unsqueeze(1).to(memory.dtype)], dim=1)
+        return logits, state
 
 
 class GFModel(nn.Module):
@@ -119,9 +194,12 @@ class GFModel(nn.Module):
             config.backbone, input_size=config.glance_size, **kwargs
         )
         self.local_encoder = build_backbone(config.backbone, input_size=config.patch_size, **kwargs)
-        self.head = RecurrentHead(
-            self.local_encoder.feature_dim, config.hidden_size, config.num_classes
-        )
+        feature_dim = self.local_encoder.feature_dim
+        if config.head == "cascade":
+            self.head = CascadeHead(feature_dim, config.cascade_steps, config.num_classes)
+            self.state_range = (-math.inf, math.inf)  # raw features and a step count
+        else:
+            self.head = RecurrentHead(feature_dim, config.hidden_size, config.num_classes)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, -1, 1, 1), persistent=False)
         self._flops: StepFlops | None = None
@@ -131,7 +209,12 @@ class GFModel(nn.Module):
     num_classes = property(lambda self: self.config.num_classes)
     in_chans = property(lambda self: self.config.in_chans)
     patch_size = property(lambda self: self.config.patch_size)
-    state_dim = property(lambda self: self.config.hidden_size)
+
+    @property
+    def state_dim(self) -> int:
+        if isinstance(self.head, CascadeHead):
+            return self.head.state_dim
+        return self.config.hidden_size
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
@@ -158,7 +241,10 @@ class GFModel(nn.Module):
     ) -> tuple[StepOutput, torch.Tensor]:
         fmap = encoder.forward_features(self._normalize(x))
         pooled, aux_logits = encoder.forward_head(fmap)
-        logits, state = self.head(pooled, state)
+        if isinstance(self.head, CascadeHead):
+            logits, state = self.head(pooled, state, aux_logits)
+        else:
+            logits, state = self.head(pooled, state)
         return StepOutput(logits, state, fmap), aux_logits
 
     def glance(self, images: torch.Tensor) -> StepOutput:
@@ -200,7 +286,8 @@ class GFModel(nn.Module):
             model = self if self.device.type == "cpu" else copy.deepcopy(self).cpu()
             images = torch.zeros(1, cfg.in_chans, *cfg.image_size)
             patches = torch.zeros(1, cfg.in_chans, cfg.patch_size, cfg.patch_size)
-            state = torch.zeros(1, cfg.hidden_size)
+            with torch.no_grad():
+                state = model.glance(images).state  # a cascaded head needs its step count
             self._flops = StepFlops(
                 glance=count_flops(model.glance, images),
                 focus=count_flops(model.focus, patches, state),

@@ -12,7 +12,7 @@ from classifiers import (
 from classifiers.flops import count_flops
 from classifiers.ops import crop_patches, patch_corners
 
-NAMES = list_classifiers()
+NAMES = list_classifiers("*mnist*")  # the ImageNet models: tests/classifiers/test_torchvision.py
 
 
 @pytest.mark.parametrize("name", NAMES)

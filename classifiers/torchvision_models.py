@@ -1,0 +1,267 @@
+"""ImageNet-scale GF models on torchvision backbones, registered as ``gf-<backbone>-p<P>``.
+
+One registry entry per model of the GFNet release (REFERENCE.md): ResNet-50 (P = 96, 128),
+DenseNet-121/169/201 (96), RegNet-Y-600MF/800MF/1.6GF (96) with the GRU head and T = 5;
+MobileNet-V3-Large 1.00 (96, 128) and 1.25 (128) with cascaded heads and T = 3; EfficientNet-B2 (128)
+and B3 (128, 144) with cascaded heads and T = 4. Each encoder is a torchvision model whose modules
+keep torchvision's names (``conv1``, ``layer1`` .. for ResNet), so its weights enum and checkpoints
+saved from torchvision modules load unchanged.
+
+Built with random weights (``weights=None``: nothing is downloaded). ``pretrained_backbone=True``
+initialises both encoders from torchvision's ImageNet weights enum (downloaded to the torch hub
+cache, or read from it when already there); without network access and an empty cache that raises
+:class:`BackboneWeightsUnavailableError` naming the file and where to put it.
+
+>>> from classifiers import create_classifier
+>>> model = create_classifier("gf-mobilenetv3-large-p96", device="cpu")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.models.regnet import BlockParams, RegNet
+
+from classifiers.backbones import register_backbone
+from classifiers.gf_model import GFConfig, GFModel
+from classifiers.registry import register_classifier
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BackboneWeightsUnavailableError(RuntimeError):
+    """torchvision's pretrained weights could not be downloaded or read from the cache."""
+
+
+class TorchvisionEncoder(nn.Module):
+    """A torchvision classification network split into ``forward_features`` / ``forward_head``.
+
+    The network's top-level modules become this module's own (same names), so its state dict
+    is torchvision's. ``family`` picks how the feature map and the pooled vector are formed:
+
+    - ``resnet``: ``layer4`` output; pooled = global average; logits = ``fc``.
+    - ``densenet``: ``relu(features)``; pooled = global average; logits = ``classifier``.
+    - ``regnet``: ``trunk_output`` output; pooled = global average; logits = ``fc``.
+    - ``mobilenet_v3``: ``features`` output (960 channels); pooled = the first layers of
+      ``classifier`` (Linear to 1280 + Hardswish, GFNet's 1280 features); logits = the rest.
+    - ``efficientnet``: ``features`` output (1408/1536 channels); pooled = global average;
+      logits = ``classifier``.
+
+    Args:
+        arch: torchvision model name (``torchvision.models.list_models()``).
+        family: one of the families above.
+        in_chans: must be 3 (torchvision's stems take RGB).
+        num_classes: classes of the encoder's own head.
+        input_size: side of the square inputs (fixes ``feature_map_shape``).
+        **arch_kwargs: passed to the torchvision builder (e.g. ``width_mult``).
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        family: str,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        input_size: int = 224,
+        **arch_kwargs,
+    ):
+        super().__init__()
+        if in_chans != 3:
+            raise ValueError(
+                f"torchvision backbone {arch!r} takes RGB images (in_chans=3), got {in_chans}"
+            )
+        net = _build_network(arch, num_classes, **arch_kwargs)
+        for name, child in net.named_children():
+            self.add_module(name, child)
+        self.arch = arch
+        self.family = family
+        if family == "mobilenet_v3":
+            channels = net.classifier[0].in_features
+            self.feature_dim = net.classifier[0].out_features
+        elif family == "efficientnet":
+            channels = self.feature_dim = net.classifier[1].in_features
+        elif family == "densenet":
+            channels = self.feature_dim = net.classifier.in_features
+        elif family in ("resnet", "regnet"):
+            channels = self.feature_dim = net.fc.in_features
+        else:
+            raise ValueError(
+                f"unknown family {family!r}; one of resnet, densenet, regnet, mobilenet_v3, efficientnet"
+            )
+        side = input_size
+        for _ in range(5):  # every family here downsamples by 2, five times (stride 32)
+            side = math.ceil(side / 2)
+        self.feature_map_shape = (channels, side, side)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.family == "resnet":
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.family == "densenet":
+            return F.relu(self.features(x))
+        if self.family == "regnet":
+            return self.trunk_output(self.stem(x))
+        return self.features(x)
+
+    def forward_head(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = fmap.mean(dim=(2, 3))
+        if self.family == "mobilenet_v3":
+            pooled = self.classifier[1](self.classifier[0](pooled))
+            return pooled, self.classifier[3](self.classifier[2](pooled))
+        head = self.classifier if self.family in ("densenet", "efficientnet") else self.fc
+        return pooled, head(pooled)
+
+
+def _build_network(arch: str, num_classes: int, **kwargs) -> nn.Module:
+    """A randomly initialised torchvision network; ``regnet_y_600mf`` (in GFNet, not in
+    torchvision's model list) is built from pycls's RegNetY-600MF parameters."""
+    if arch == "regnet_y_600mf":
+        params = BlockParams.from_init_params(
+            depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16, se_ratio=0.25
+        )
+        return RegNet(params, num_classes=num_classes, **kwargs)
+    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A torchvision backbone as GFNet used it.
+
+    Args:
+        name: short name in registry names (``gf-<name>-p<P>``).
+        arch: torchvision model name.
+        family: :class:`TorchvisionEncoder` family.
+        weights: torchvision weights enum value for ``pretrained_backbone=True``.
+        head: ``"gru"`` or ``"cascade"``.
+        steps: T, steps per image including the glance.
+        image_size: full-resolution image side.
+        glance_interpolation: resize mode of the glance (GFNet's per-backbone choice).
+        patch_sizes: the released patch sizes.
+        arch_kwargs: extra torchvision builder arguments.
+    """
+
+    name: str
+    arch: str
+    family: str
+    weights: str
+    head: str
+    steps: int
+    image_size: int
+    glance_interpolation: str
+    patch_sizes: tuple[int, ...]
+    arch_kwargs: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def resize_size(self) -> int:
+        """Shorter side before the centre crop (crop fraction 0.875, 0.904 for EfficientNet-B3)."""
+        fraction = 0.904 if self.arch == "efficientnet_b3" else 0.875
+        return math.floor(self.image_size / fraction)
+
+
+BACKBONES: tuple[BackboneSpec, ...] = (
+    BackboneSpec("resnet50", "resnet50", "resnet", "ResNet50_Weights.IMAGENET1K_V1", "gru", 5, 224, "bicubic", (96, 128)),
+    BackboneSpec("densenet121", "densenet121", "densenet", "DenseNet121_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("densenet169", "densenet169", "densenet", "DenseNet169_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("densenet201", "densenet201", "densenet", "DenseNet201_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("regnety600mf", "regnet_y_600mf", "regnet", "", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("regnety800mf", "regnet_y_800mf", "regnet", "RegNet_Y_800MF_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("regnety1.6gf", "regnet_y_1_6gf", "regnet", "RegNet_Y_1_6GF_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
+    BackboneSpec("mobilenetv3-large", "mobilenet_v3_large", "mobilenet_v3", "MobileNet_V3_Large_Weights.IMAGENET1K_V1", "cascade", 3, 224, "bicubic", (96, 128)),
+    BackboneSpec("mobilenetv3-large125", "mobilenet_v3_large", "mobilenet_v3", "", "cascade", 3, 224, "bicubic", (128,), (("width_mult", 1.25),)),
+    BackboneSpec("efficientnetb2", "efficientnet_b2", "efficientnet", "EfficientNet_B2_Weights.IMAGENET1K_V1", "cascade", 4, 260, "bicubic", (128,)),
+    BackboneSpec("efficientnetb3", "efficientnet_b3", "efficientnet", "EfficientNet_B3_Weights.IMAGENET1K_V1", "cascade", 4, 300, "bicubic", (128, 144)),
+)  # fmt: skip
+
+
+def _backbone_builder(spec: BackboneSpec):
+    def build(**kwargs) -> TorchvisionEncoder:
+        return TorchvisionEncoder(spec.arch, spec.family, **dict(spec.arch_kwargs), **kwargs)
+
+    build.__name__ = f"tv_{spec.name}"
+    return build
+
+
+def gf_config(spec: BackboneSpec, patch_size: int, num_classes: int = 1000) -> GFConfig:
+    """The :class:`GFConfig` of a GFNet model on ``spec`` with patches of ``patch_size``."""
+    return GFConfig(
+        backbone=f"tv_{spec.name}",
+        num_classes=num_classes,
+        in_chans=3,
+        image_size=(spec.image_size, spec.image_size),
+        patch_size=patch_size,
+        glance_size=patch_size,
+        glance_interpolation=spec.glance_interpolation,
+        hidden_size=1024,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        head=spec.head,
+    )
+
+
+def load_backbone_weights(model: GFModel, spec: BackboneSpec) -> None:
+    """Initialise both encoders of ``model`` from torchvision's ImageNet weights of ``spec``.
+
+    The encoders' own last classifier layer is loaded only when ``model`` predicts 1000 classes.
+
+    Raises:
+        BackboneWeightsUnavailableError: the weights cannot be downloaded nor found in the cache.
+    """
+    if not spec.weights:
+        raise BackboneWeightsUnavailableError(
+            f"torchvision has no pretrained weights for {spec.name!r}; build it without "
+            "pretrained_backbone, or load a checkpoint"
+        )
+    weights = torchvision.models.get_weight(spec.weights)
+    try:
+        state = weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # URLError, OSError, hash mismatch: all mean "not available here"
+        target = f"{torch.hub.get_dir()}/checkpoints/{weights.url.rsplit('/', 1)[-1]}"
+        raise BackboneWeightsUnavailableError(
+            f"could not get torchvision's {spec.weights} ({type(exc).__name__}: {exc}). Download "
+            f"{weights.url} on a machine with network access and copy it to {target}, or build "
+            "the model without pretrained_backbone=True"
+        ) from None
+    own = model.local_encoder.state_dict()
+    # with num_classes != 1000 the encoders' own last classifier layer keeps its random init
+    state = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    for encoder in (model.global_encoder, model.local_encoder):
+        encoder.load_state_dict(state, strict=False)
+
+
+def _register(spec: BackboneSpec, patch_size: int) -> None:
+    name = f"gf-{spec.name}-p{patch_size}"
+    config = gf_config(spec, patch_size)
+
+    def factory(pretrained_backbone: bool = False, **overrides) -> GFModel:
+        model = GFModel(replace(config, **overrides))
+        if pretrained_backbone:
+            load_backbone_weights(model, spec)
+        return model
+
+    factory.__name__ = name.replace("-", "_").replace(".", "_")
+    register_classifier(
+        name,
+        description=(
+            f"GFNet on torchvision {spec.arch}{' x' + str(dict(spec.arch_kwargs)) if spec.arch_kwargs else ''}, "
+            f"{spec.image_size}px images, patch {patch_size}, T={spec.steps}, {spec.head} head"
+        ),
+    )(factory)
+
+
+SPECS: dict[str, BackboneSpec] = {spec.name: spec for spec in BACKBONES}
+"""Backbone specs by short name."""
+
+MODEL_SPECS: dict[str, tuple[BackboneSpec, int]] = {}
+"""Registry name -> (backbone spec, patch size) of every model registered here."""
+
+for _spec in BACKBONES:
+    register_backbone(f"tv_{_spec.name}")(_backbone_builder(_spec))
+    for _patch in _spec.patch_sizes:
+        _register(_spec, _patch)
+        MODEL_SPECS[f"gf-{_spec.name}-p{_patch}"] = (_spec, _patch)
