@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from classifiers.checkpoint import load_file, load_into
+from classifiers.gfnet_import import gfnet_to_classifier_checkpoint, is_gfnet_checkpoint
 from classifiers.interface import GlanceFocusClassifier
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -123,7 +124,7 @@ def create_classifier(
         name: registry name (see :func:`list_classifiers`).
         pretrained: load the weights the project ships for ``name``.
         checkpoint: load weights from this file instead (a checkpoint written by
-            :mod:`classifiers.train`).
+            :mod:`classifiers.train`, or an official GFNet file: :mod:`classifiers.gfnet_import`).
         device: where to put the model; ``None`` means CUDA when available, else CPU.
         **overrides: passed to the factory (architecture fields such as ``hidden_size``).
 
@@ -143,7 +144,10 @@ def create_classifier(
                 f"{entry.train_command}"
             )
     if path is not None:
-        load_into(model, load_file(path), source=str(path))
+        data = load_file(path)
+        if is_gfnet_checkpoint(data):  # an official GFNet release or training file
+            data = gfnet_to_classifier_checkpoint(data, model, source=str(path))
+        load_into(model, data, source=str(path))
     if isinstance(model, nn.Module):
         model.to(resolve_device(device)).eval()
     return model
