@@ -8,7 +8,17 @@ import gymnasium as gym
 
 ENTRY_POINT = "gf_env.glance_focus:GlanceFocusEnv"
 VECTOR_ENTRY_POINT = "gf_env.vector:GlanceFocusVectorEnv"
-IMAGENET_ENTRY_POINT = "gf_env.imagenet:make_imagenet_env"
+IMAGE_FOLDER_ENVS = {
+    "GlanceFocus-ImageNet-v0": (
+        "gf_env.imagenet:make_imagenet_env",
+        "gf_env.imagenet:make_imagenet_vector_env",
+    ),
+    "GlanceFocus-ImageFolder-v0": (
+        "gf_env.imagenet:make_folder_env",
+        "gf_env.imagenet:make_folder_vector_env",
+    ),
+}
+"""Ids over image folders on disk: ``(entry point, vector entry point)``."""
 
 ENVS: list[dict[str, Any]] = [
     {
@@ -38,6 +48,7 @@ ENVS: list[dict[str, Any]] = [
 ]
 OFFLINE_ENV_IDS = [spec["id"] for spec in ENVS]
 IMAGENET_ENV_ID = "GlanceFocus-ImageNet-v0"
+FOLDER_ENV_ID = "GlanceFocus-ImageFolder-v0"
 
 
 def register_envs() -> None:
@@ -51,14 +62,12 @@ def register_envs() -> None:
                 kwargs=spec["kwargs"],
                 disable_env_checker=False,
             )
-    if IMAGENET_ENV_ID not in gym.registry:
-        gym.register(
-            id=IMAGENET_ENV_ID,
-            entry_point=IMAGENET_ENTRY_POINT,
-            vector_entry_point=IMAGENET_ENTRY_POINT,
-        )
+    for env_id, (entry_point, vector_entry_point) in IMAGE_FOLDER_ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
 
 
 def list_envs(offline_only: bool = False) -> list[str]:
-    """The ids this package registers; ``offline_only`` leaves out those needing external data."""
-    return list(OFFLINE_ENV_IDS) if offline_only else [*OFFLINE_ENV_IDS, IMAGENET_ENV_ID]
+    """The ids this package registers; ``offline_only`` leaves out those needing external data
+    (an image folder on disk)."""
+    return list(OFFLINE_ENV_IDS) if offline_only else [*OFFLINE_ENV_IDS, *IMAGE_FOLDER_ENVS]

@@ -1,0 +1,270 @@
+"""Images from a folder of class sub-folders (torchvision's ImageFolder layout, e.g. ImageNet).
+
+``root/<class>/<image>``: classes are the sub-folder names in sorted order, images the files with
+an image extension below each (sub-folders included), in sorted order. Every image gets the
+standard evaluation preprocessing: resize so that the shorter side is ``resize_size`` (256 for
+224 crops), then a centre crop of ``image_size``; values become ``float32`` RGB in [0, 1].
+
+- Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted to RGB.
+- Tiny images: the resize scales the shorter side *up* to ``resize_size`` as well, so any image,
+  however small, yields a full ``image_size`` crop (blurry, but never a crash or padding).
+- Unreadable files (corrupt, truncated, not an image): skipped with a warning and counted in
+  :attr:`ImageFolderSource.skipped`; the image at the next readable index takes their place, so
+  a training run or an episode never stops on one bad file. A folder where nothing is readable
+  raises.
+
+Decoding off the main thread. The environment draws image indices from its own seeded RNGs at
+reset time and then asks for them in one ``sample_batch(indices, rngs)`` call, so a DataLoader
+with a fixed sampler cannot know them in advance. Instead the source decodes in a thread pool
+(Pillow releases the GIL while decoding and resizing) with a small cache keyed by index, and
+*decodes ahead* the indices it expects next: the environment's next draw from each ``rngs[j]``
+(predicted on a copy of the generator, which is exact because this source draws nothing itself)
+and the indices that follow the batch (the evaluation harness's sequential order). A wrong guess
+costs only wasted background work; the returned batch is always the pure function of the indices
+that :class:`~classifiers.data.ImageSource` requires. Training (:mod:`classifiers.train`) instead
+reads :class:`FolderDataset` through a ``torch.utils.data.DataLoader`` with worker processes,
+where the sampler knows the order.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from classifiers.data.base import Batch
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+class UnreadableImageError(OSError):
+    """An image file that Pillow cannot decode."""
+
+
+def scan_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Classes (sorted sub-folder names) and ``(path, class index)`` of every image below them.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist or is not a folder.
+        ValueError: ``root`` has no class sub-folders, or they hold no image files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"image folder {str(root)!r} does not exist or is not a folder; pass the folder that "
+            "holds one sub-folder per class (root/<class>/<image>.jpg)"
+        )
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(
+            f"image folder {str(root)!r} has no class sub-folders; the layout is "
+            "root/<class>/<image>.jpg (torchvision's ImageFolder)"
+        )
+    items = []
+    for label, name in enumerate(classes):
+        files = sorted(
+            p
+            for p in (root / name).rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        items.extend((path, label) for path in files)
+    if not items:
+        raise ValueError(
+            f"the class folders of {str(root)!r} ({classes[:5]}...) hold no image files with "
+            f"extensions {IMAGE_EXTENSIONS}"
+        )
+    return classes, items
+
+
+def load_image(
+    path: str | os.PathLike, image_size: int, resize_size: int, interpolation: str = "bilinear"
+) -> np.ndarray:
+    """Decode, convert to RGB, resize the shorter side to ``resize_size`` and centre-crop
+    ``image_size``; returns ``(3, image_size, image_size)`` ``float32`` in [0, 1].
+
+    Raises:
+        UnreadableImageError: the file cannot be decoded (corrupt, truncated, not an image).
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                img = img.point(lambda v: v / 256).convert("L")  # 16-bit gray to 8-bit
+            rgb = img.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UnreadableImageError(f"{path}: {type(exc).__name__}: {exc}") from None
+    width, height = rgb.size
+    scale = resize_size / min(width, height)
+    size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
+    rgb = rgb.resize(size, INTERPOLATIONS[interpolation])
+    left, top = (size[0] - image_size) // 2, (size[1] - image_size) // 2
+    rgb = rgb.crop((left, top, left + image_size, top + image_size))
+    return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+class FolderDataset:
+    """A map-style dataset (``torch.utils.data.Dataset`` protocol) over an image folder.
+
+    ``dataset[i]`` is ``(image (3, S, S) float32 in [0, 1], label)``; an unreadable file is
+    replaced by the next readable one (see the module docstring) and counted in ``skipped``
+    (per process: DataLoader workers count their own).
+
+    Args:
+        root: the folder of class sub-folders.
+        image_size: side of the centre crop.
+        resize_size: shorter side before the crop; default ``image_size / 0.875`` (256 for 224).
+        interpolation: ``"bilinear"`` or ``"bicubic"``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        image_size: int = 224,
+        resize_size: int | None = None,
+        interpolation: str = "bilinear",
+    ):
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}"
+            )
+        if image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {image_size}")
+        self.root = Path(root)
+        self.classes, self.items = scan_folder(root)
+        self.image_size = image_size
+        self.resize_size = resize_size or int(image_size / 0.875)
+        if self.resize_size < image_size:
+            raise ValueError(
+                f"resize_size {self.resize_size} is smaller than image_size {image_size}; the "
+                "centre crop must fit in the resized image"
+            )
+        self.interpolation = interpolation
+        self.num_classes = len(self.classes)
+        self.image_shape = (3, image_size, image_size)
+        self.labels = np.array([label for _, label in self.items], dtype=np.int64)
+        self.skipped: set[int] = set()
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        for offset in range(len(self.items)):
+            i = (int(index) + offset) % len(self.items)
+            if i in self.skipped:
+                continue
+            path, label = self.items[i]
+            try:
+                return load_image(
+                    path, self.image_size, self.resize_size, self.interpolation
+                ), label
+            except UnreadableImageError as exc:
+                with self._lock:
+                    self.skipped.add(i)
+                warnings.warn(
+                    f"skipping unreadable image {exc} ({len(self.skipped)} skipped so far); the "
+                    f"next readable image takes its place",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        raise ValueError(f"no image under {str(self.root)!r} could be read ({len(self)} tried)")
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # locks do not pickle (DataLoader workers): make a new one
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+
+class ImageFolderSource(FolderDataset):
+    """An :class:`~classifiers.data.ImageSource` over an image folder, decoding in threads with
+    index-keyed decode-ahead (see the module docstring).
+
+    Args:
+        root, image_size, resize_size, interpolation: as :class:`FolderDataset`.
+        workers: decoding threads (0: decode on the calling thread, no decode-ahead).
+        cache_size: decoded images kept (the current batch, the guessed next ones and recent ones);
+            default 4 batches of 64.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        image_size: int = 224,
+        resize_size: int | None = None,
+        interpolation: str = "bilinear",
+        workers: int = 4,
+        cache_size: int = 256,
+    ):
+        super().__init__(root, image_size, resize_size, interpolation)
+        if workers < 0 or cache_size < 0:
+            raise ValueError(f"workers and cache_size must be >= 0, got {workers}, {cache_size}")
+        self.workers = workers
+        self.cache_size = cache_size
+        self._pool = ThreadPoolExecutor(workers, "gf-decode") if workers else None
+        self._cache: OrderedDict[int, Future] = OrderedDict()
+        self.cache_hits = 0
+
+    def _future(self, index: int) -> Future:
+        with self._lock:
+            future = self._cache.get(index)
+            if future is not None:
+                self._cache.move_to_end(index)
+                return future
+            if self._pool is None:
+                future = Future()
+                future.set_result(self[index])
+            else:
+                future = self._pool.submit(self.__getitem__, index)
+            self._cache[index] = future
+            while len(self._cache) > max(self.cache_size, 1):
+                self._cache.popitem(last=False)
+            return future
+
+    def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
+        indices = [int(i) for i in indices]
+        with self._lock:
+            self.cache_hits += sum(i in self._cache for i in indices)
+        futures = [self._future(i) for i in indices]  # all submitted before any is awaited
+        samples = [f.result() for f in futures]
+        if self._pool is not None:
+            self._decode_ahead(indices, rngs)
+        return Batch(
+            images=np.stack([image for image, _ in samples]),
+            labels=np.array([label for _, label in samples], dtype=np.int64),
+        )
+
+    def _decode_ahead(self, indices: list[int], rngs: Sequence[np.random.Generator]) -> None:
+        n = len(self)
+        guesses = [int(copy.deepcopy(rng).integers(n)) for rng in rngs]
+        guesses += [(max(indices) + 1 + k) % n for k in range(len(indices))]
+        for index in guesses[: max(self.cache_size - len(indices), 0)]:
+            self._future(index)
+
+    def close(self) -> None:
+        """Stop the decoding threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()  # threads and futures do not pickle: start afresh
+        state.update(_pool=None, _cache=OrderedDict())
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if self.workers:
+            self._pool = ThreadPoolExecutor(self.workers, "gf-decode")
