@@ -260,6 +260,13 @@ class GFModel(nn.Module):
         """Run the local encoder on full-resolution patches and update ``state``."""
         return self._step(self.local_encoder, patches, state)[0]
 
+    def forward(
+        self, images: torch.Tensor, locations: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`unroll`, as ``forward`` so that wrappers such as DistributedDataParallel see
+        the training computation."""
+        return self.unroll(images, locations)
+
     def unroll(
         self, images: torch.Tensor, locations: torch.Tensor
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -86,10 +86,17 @@ def scan_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, in
 
 
 def load_image(
-    path: str | os.PathLike, image_size: int, resize_size: int, interpolation: str = "bilinear"
+    path: str | os.PathLike,
+    image_size: int,
+    resize_size: int,
+    interpolation: str = "bilinear",
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Decode, convert to RGB, resize the shorter side to ``resize_size`` and centre-crop
     ``image_size``; returns ``(3, image_size, image_size)`` ``float32`` in [0, 1].
+
+    With ``rng`` (training augmentation), the crop is placed at random and flipped
+    horizontally with probability 1/2.
 
     Raises:
         UnreadableImageError: the file cannot be decoded (corrupt, truncated, not an image).
@@ -107,7 +114,12 @@ def load_image(
     size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
     rgb = rgb.resize(size, INTERPOLATIONS[interpolation])
     left, top = (size[0] - image_size) // 2, (size[1] - image_size) // 2
+    if rng is not None:
+        left = int(rng.integers(size[0] - image_size + 1))
+        top = int(rng.integers(size[1] - image_size + 1))
     rgb = rgb.crop((left, top, left + image_size, top + image_size))
+    if rng is not None and rng.random() < 0.5:
+        rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
@@ -153,6 +165,18 @@ class FolderDataset:
         self.labels = np.array([label for _, label in self.items], dtype=np.int64)
         self.skipped: set[int] = set()
         self._lock = threading.RLock()
+        self.augment_seed: int | None = None
+        self.epoch = 0
+
+    def augment(self, seed: int) -> FolderDataset:
+        """Switch on training augmentation (random crop position, horizontal flip), drawn from
+        a generator seeded with ``(seed, epoch, index)``: reproducible, and the same in every
+        DataLoader worker; call :meth:`set_epoch` before each epoch."""
+        self.augment_seed = seed
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.items)
@@ -164,9 +188,11 @@ class FolderDataset:
                 continue
             path, label = self.items[i]
             try:
-                return load_image(
-                    path, self.image_size, self.resize_size, self.interpolation
-                ), label
+                rng = None
+                if self.augment_seed is not None:
+                    rng = np.random.default_rng([self.augment_seed, self.epoch, i])
+                image = load_image(path, self.image_size, self.resize_size, self.interpolation, rng)
+                return image, label
             except UnreadableImageError as exc:
                 with self._lock:
                     self.skipped.add(i)

@@ -15,6 +15,7 @@ from classifiers.torchvision_models import (
     SPECS,
     BackboneWeightsUnavailableError,
 )
+from tests.classifiers.test_gfnet_import import VARIANTS, check_official_layout_loads
 from tests.single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 NAMES = sorted(MODEL_SPECS)
@@ -54,6 +55,8 @@ def test_glance_and_focus_shapes_and_flops(name):
         assert model.head.rnn.input_size == model.local_encoder.feature_dim
     flops = model.step_flops()
     assert flops.glance > 1e7 and flops.focus > 1e7
+    variant, prefixed = VARIANTS[NAMES.index(name) % len(VARIANTS)]
+    check_official_layout_loads(model, variant, prefixed)  # official GFNet files load into it
     # the glance runs the global encoder on a P x P resize: the network of a focus step (plus the
     # GRU, or minus the cascaded classifier, which the glance does not run)
     assert 0.9 * flops.focus < flops.glance <= 1.01 * flops.focus
