@@ -7,6 +7,7 @@ implements :class:`~classifiers.GlanceFocusClassifier`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import os
@@ -53,10 +54,33 @@ _REGISTRY: dict[str, ClassifierEntry] = {}
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` or ``"auto"`` picks CUDA when present, else CPU."""
+    """``None`` or ``"auto"`` picks CUDA when present, else CPU.
+
+    Raises:
+        ValueError: ``device`` is not a device name, or names a CUDA/MPS device this machine does
+            not have.
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a device name; use 'cpu', 'cuda', 'cuda:<index>', 'mps', "
+            "or None for CUDA when available, else CPU"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index or 0) >= count:
+            raise ValueError(
+                f"device={device!r} but this machine has {count} usable CUDA device(s); "
+                "use device='cpu', or None to pick CUDA only when it is there"
+            )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} but MPS is not available here; use device='cpu' or None"
+        )
+    return resolved
 
 
 def register_classifier(
@@ -132,7 +156,13 @@ def create_classifier(
         The model in eval mode.
     """
     entry = get_entry(name)
-    model = entry.factory(**overrides)
+    target = resolve_device(device)  # a bad device fails before any work
+    try:
+        model = entry.factory(**overrides)
+    except TypeError as exc:
+        if not overrides or "unexpected keyword argument" not in str(exc):
+            raise
+        raise TypeError(f"classifier {name!r} {_override_hint(entry, overrides)}") from None
     path = Path(checkpoint) if checkpoint is not None else None
     if path is None and pretrained:
         path = entry.weights_path
@@ -149,5 +179,18 @@ def create_classifier(
             data = gfnet_to_classifier_checkpoint(data, model, source=str(path))
         load_into(model, data, source=str(path))
     if isinstance(model, nn.Module):
-        model.to(resolve_device(device)).eval()
+        model.to(target).eval()
     return model
+
+
+def _override_hint(entry: ClassifierEntry, overrides: dict) -> str:
+    """Which of ``overrides`` the model's config dataclass lacks, with close names."""
+    config = getattr(entry.factory(), "config", None)
+    if not dataclasses.is_dataclass(config):
+        return f"does not take the override(s) {sorted(overrides)}"
+    names = [f.name for f in dataclasses.fields(config)]
+    hints = []
+    for key in sorted(set(overrides) - set(names)):
+        close = difflib.get_close_matches(key, names, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"has no setting {', '.join(hints)}; valid overrides: {names}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -15,6 +16,7 @@ from torch import nn
 from classifiers import GlanceFocusClassifier, create_classifier
 from classifiers.data import CANVAS_PRESETS, ImageSource, mnist_canvases
 from classifiers.data.digits import check_split
+from classifiers.registry import resolve_device
 from gf_env.engine import OBSERVATIONS, REWARDS, GlanceFocusEngine
 
 ACTION_TYPES = ("continuous", "grid")
@@ -61,12 +63,9 @@ class EnvConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, names, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise TypeError(
-                f"unknown environment argument(s) {', '.join(hints)}; valid: {sorted(names)}"
+                f"unknown environment argument(s) {_name_hints(unknown, names)}; "
+                f"valid: {sorted(names)}"
             )
         return cls(**kwargs)
 
@@ -77,14 +76,22 @@ class EnvConfig:
         check_split(self.split)
         if isinstance(self.data, str):
             _choice("data", self.data, tuple(CANVAS_PRESETS))
-        if not isinstance(self.max_focus_steps, (int, np.integer)) or self.max_focus_steps < 1:
+        _positive_int("max_focus_steps", self.max_focus_steps)
+        if self.grid_size is not None:
+            _positive_int("grid_size", self.grid_size, " (or None for ceil(H / P))")
+        if self.device is not None:
+            resolve_device(self.device)
+        if self.checkpoint is not None and not isinstance(self.classifier, str):
             raise ValueError(
-                f"max_focus_steps must be an integer >= 1, got {self.max_focus_steps!r}"
+                f"checkpoint={str(self.checkpoint)!r} is only used with a registry-name classifier, "
+                f"but classifier is a {type(self.classifier).__name__} object; load the weights "
+                "into your object yourself, or pass classifier=<registry name>"
             )
-        if self.grid_size is not None and (
-            not isinstance(self.grid_size, (int, np.integer)) or self.grid_size < 1
-        ):
-            raise ValueError(f"grid_size must be an integer >= 1 (or None), got {self.grid_size!r}")
+        if self.mnist_root is not None and not isinstance(self.data, str):
+            raise ValueError(
+                f"mnist_root={str(self.mnist_root)!r} is only used with a canvas preset, but data "
+                f"is a {type(self.data).__name__} object; drop mnist_root or pass data=<preset>"
+            )
 
     def build_engine(self, num_envs: int, keep_probs: bool = False) -> GlanceFocusEngine:
         """Resolve data and classifier, check they fit together, and build the engine
@@ -144,6 +151,37 @@ def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
+def _positive_int(name: str, value: Any, note: str = "") -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1{note}, got {value!r}")
+
+
+def check_options(options: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """``reset`` options as a dict; a key the environment does not know raises (a typo would
+    otherwise be ignored silently), naming the closest known key."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"reset options must be a dict (keys {list(allowed)}) or None, got {type(options).__name__}"
+        )
+    unknown = sorted(set(options) - set(allowed), key=str)
+    if unknown:
+        raise ValueError(
+            f"unknown reset option(s) {_name_hints(unknown, allowed)}; valid: {list(allowed)}"
+        )
+    return dict(options)
+
+
+def _name_hints(unknown: list[Any], valid: Any) -> str:
+    """``'x' (did you mean 'y'?), 'z'``: each unknown name with its closest valid name."""
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), list(valid), n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(hints)
+
+
 def _check_compatible(source: ImageSource, classifier: GlanceFocusClassifier) -> None:
     channels, height, width = source.image_shape
     if classifier.num_classes != source.num_classes:
@@ -192,30 +230,76 @@ def to_locations(actions: Any, config: EnvConfig, grid: int, batch: int | None) 
     """Validate actions and turn them into locations ``(k, 2)`` in [0, 1].
 
     ``batch`` is the number of actions expected (``None`` for one unbatched action). Continuous
-    actions outside [0, 1] are clipped; NaN or infinite values raise.
+    actions outside [0, 1] are clipped; NaN or infinite values raise. Every refusal is a
+    ``ValueError`` that shows the action and says what was expected.
     """
     expected = () if batch is None else (batch,)
+    try:
+        values = np.asarray(actions)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise ValueError(
+            f"actions {_show(actions)} do not form an array (nested lists of unequal length?); "
+            f"pass a numpy array of shape {_action_shape(config, expected)}"
+        ) from None
     if config.action_type == "grid":
-        cells = np.asarray(actions)
-        if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
-            raise ValueError(
-                f"grid actions must be integers of shape {expected}, got {cells.dtype} array of shape {cells.shape}"
-            )
-        if ((cells < 0) | (cells >= grid * grid)).any():
-            raise ValueError(
-                f"grid action {cells.tolist()} out of range [0, {grid * grid - 1}] for a {grid}x{grid} grid"
-            )
-        rows, cols = np.divmod(cells.reshape(-1), grid)
-        scale = max(grid - 1, 1)
-        return np.stack([rows, cols], axis=1).astype(np.float32) / scale
-    values = np.asarray(actions)
-    if values.shape != (*expected, 2):
-        raise ValueError(f"continuous actions must have shape {(*expected, 2)}, got {values.shape}")
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
-        values.dtype, np.complexfloating
+        return _grid_locations(values, expected, grid)
+    shape = (*expected, 2)
+    if values.shape != shape:
+        per = "" if batch is None else f", one (row, column) pair per sub-environment ({batch})"
+        raise ValueError(
+            f"continuous actions must have shape {shape}{per}, got shape {values.shape}: "
+            f"{_show(values)}"
+        )
+    if (
+        values.dtype == np.bool_
+        or not np.issubdtype(values.dtype, np.number)
+        or np.issubdtype(values.dtype, np.complexfloating)
     ):
-        raise ValueError(f"continuous actions must be real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float32).reshape(-1, 2)
-    if not np.isfinite(values).all():
-        raise ValueError(f"actions must be finite, got {values.tolist()}")
-    return np.clip(values, 0.0, 1.0)
+        raise ValueError(
+            f"continuous actions must be real numbers, got dtype {values.dtype}: {_show(values)}; "
+            "pass floats in [0, 1], e.g. np.array([0.5, 0.5], dtype=np.float32)"
+        )
+    values = values.reshape(-1, 2)
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        where = (
+            "" if batch is None else f" for sub-environment(s) {np.flatnonzero(~finite).tolist()}"
+        )
+        raise ValueError(
+            f"actions must be finite, got {_show(values[~finite])}{where}; NaN or inf usually "
+            "means the policy diverged: check it, or replace non-finite values before stepping"
+        )
+    # clip before the cast, so that a huge finite float64 becomes 1, not inf
+    return np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def _grid_locations(cells: np.ndarray, expected: tuple[int, ...], grid: int) -> np.ndarray:
+    cell_count = grid * grid
+    if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
+        raise ValueError(
+            f"grid actions must be integers of shape {expected} (cell k in [0, {cell_count - 1}]), "
+            f"got {cells.dtype} array of shape {cells.shape}: {_show(cells)}; pass e.g. np.int64(k)"
+        )
+    if ((cells < 0) | (cells >= cell_count)).any():
+        raise ValueError(
+            f"grid action {cells.tolist()} out of range [0, {cell_count - 1}] for a {grid}x{grid} "
+            f"grid; cell k is row k // {grid}, column k % {grid}"
+        )
+    rows, cols = np.divmod(cells.reshape(-1), grid)
+    scale = max(grid - 1, 1)
+    return np.stack([rows, cols], axis=1).astype(np.float32) / scale
+
+
+def _action_shape(config: EnvConfig, expected: tuple[int, ...]) -> tuple[int, ...]:
+    return expected if config.action_type == "grid" else (*expected, 2)
+
+
+def _show(value: Any, limit: int = 120) -> str:
+    """A short text form of a (possibly large) action for error messages."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(
+            value, threshold=8, edgeitems=2, separator=", ", max_line_width=10**6
+        )
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -111,7 +111,11 @@ class GlanceFocusEngine:
             index = None if indices is None else indices[j]
             if index is None:
                 index = int(rngs[i].integers(len(self.source)))
-            elif not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.source):
+            elif (
+                isinstance(index, (bool, np.bool_))
+                or not isinstance(index, (int, np.integer))
+                or not 0 <= index < len(self.source)
+            ):
                 raise IndexError(
                     f"image index {index!r} out of range: pass an integer in [0, {len(self.source)})"
                 )
@@ -128,7 +132,7 @@ class GlanceFocusEngine:
         self.labels[sel] = torch.from_numpy(batch.labels).to(self.device)
         with torch.inference_mode():
             out = self.classifier.glance(images)
-        self._record(sel, ids, out)
+        self._record(sel, ids, out, "glance")
         self.step_count[ids] = 0
         self.locations[ids] = 0.0
         self.patch_box[ids] = (0, 0, self.height, self.width)
@@ -138,11 +142,19 @@ class GlanceFocusEngine:
         ids = np.arange(self.num_envs) if envs is None else envs
         steps = self.step_count[ids]
         if (steps < 0).any():
-            raise EpisodeStateError("step() called before reset(); call reset() first")
-        if (steps >= self.max_focus_steps).any():
             raise EpisodeStateError(
-                f"step() called after the episode ended ({self.max_focus_steps} focus steps done); "
-                "call reset() to start a new episode"
+                f"step() called before reset(){self._which(ids, steps < 0)}; call reset() first"
+            )
+        ended = steps >= self.max_focus_steps
+        if ended.any():
+            just = (
+                ""
+                if self.num_envs == 1
+                else " (reset(options={'reset_mask': mask}) for just those)"
+            )
+            raise EpisodeStateError(
+                f"step() called after the episode ended ({self.max_focus_steps} focus steps done)"
+                f"{self._which(ids, ended)}; call reset() to start a new episode{just}"
             )
         sel = self._select(envs)
         corners = patch_corners(
@@ -152,7 +164,7 @@ class GlanceFocusEngine:
             patches = crop_patches(self.images[sel], corners.to(self.device), self.patch_size)
             out = self.classifier.focus(patches, self.state[sel])
         previous = self.log_prob[ids]
-        self._record(sel, ids, out)
+        self._record(sel, ids, out, "focus")
         self.locations[ids, steps] = locations
         corners_np = corners.numpy()
         self.patch_box[ids, 0:2] = corners_np
@@ -184,7 +196,13 @@ class GlanceFocusEngine:
             probs = out.logits.float().softmax(dim=1).gather(1, self.labels[owner].unsqueeze(1))
         return probs.view(n, k).cpu().numpy().astype(np.float64)
 
-    def _record(self, sel: slice | torch.Tensor, ids: np.ndarray, out) -> None:
+    def _which(self, ids: np.ndarray, bad: np.ndarray) -> str:
+        if self.num_envs == 1:
+            return ""
+        return f" for sub-environment(s) {ids[bad].tolist()}"
+
+    def _record(self, sel: slice | torch.Tensor, ids: np.ndarray, out, call: str) -> None:
+        self._check_output(out, len(ids), call)
         with torch.inference_mode():
             log_probs = out.logits.float().log_softmax(dim=1)
             log_prob_y = log_probs.gather(1, self.labels[sel].unsqueeze(1))
@@ -198,11 +216,34 @@ class GlanceFocusEngine:
                 self.feature_maps[ids] = out.features.float().cpu().numpy()
             if self.keep_probs:
                 self.probs[ids] = log_probs.exp().cpu().numpy()
+        if not np.isfinite(packed).all():
+            bad = ids[~np.isfinite(packed).all(axis=1)].tolist()
+            raise FloatingPointError(
+                f"the classifier's {call}() returned NaN or infinite logits or state for "
+                f"episode(s) {bad}; its weights hold non-finite values or it diverged: load a "
+                "good checkpoint"
+            )
         dim = self.hidden.shape[1]
         self.hidden[ids] = packed[:, :dim]
         self.log_prob[ids] = packed[:, dim]
         self.log_confidence[ids] = packed[:, dim + 1]
         self.prediction[ids] = packed[:, dim + 2].astype(np.int64)
+
+    def _check_output(self, out, count: int, call: str) -> None:
+        """The classifier must return what its attributes promise; say so instead of failing
+        in a tensor copy."""
+        model = self.classifier
+        expected = {"logits": (count, model.num_classes), "state": (count, model.state_dim)}
+        if self.keep_features:
+            expected["features"] = (count, *model.feature_shape)
+        for name, shape in expected.items():
+            got = tuple(getattr(out, name).shape)
+            if got != shape:
+                raise ValueError(
+                    f"the classifier's {call}() returned {name} of shape {got} for {count} "
+                    f"images, expected {shape}; its num_classes, state_dim and feature_shape "
+                    "attributes must describe what glance() and focus() return"
+                )
 
     def _reward(self, previous: np.ndarray, ids: np.ndarray) -> np.ndarray:
         current = self.log_prob[ids]

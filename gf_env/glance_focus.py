@@ -11,6 +11,7 @@ from gf_env import rendering
 from gf_env.config import (
     EnvConfig,
     action_space,
+    check_options,
     check_render_mode,
     observation_space,
     to_locations,
@@ -112,7 +113,7 @@ class GlanceFocusEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        index = (options or {}).get("index")
+        index = check_options(options, ("index",)).get("index")
         self.engine.reset([self.np_random], indices=None if index is None else [index])
         return self._observation(), self._info()
 

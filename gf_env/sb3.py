@@ -34,6 +34,11 @@ class SB3VecEnv(VecEnv):
     """
 
     def __init__(self, env: GlanceFocusVectorEnv):
+        if not isinstance(env, GlanceFocusVectorEnv):
+            raise TypeError(
+                f"SB3VecEnv wraps a GlanceFocusVectorEnv, got {type(env).__name__}; build one with "
+                "make_sb3_vec_env(env_id, num_envs=...) or gym.make_vec(env_id, num_envs=...)"
+            )
         if env.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"SB3VecEnv needs a vector env with autoreset_mode=SAME_STEP, got {env.autoreset_mode}; "
@@ -59,7 +64,10 @@ class SB3VecEnv(VecEnv):
         self._actions = actions
 
     def step_wait(self):
-        obs, rewards, terminated, truncated, infos = self.env.step(self._actions)
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async(actions); call step(actions)")
+        actions, self._actions = self._actions, None
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
         dones = terminated | truncated
         out = _split_infos(infos, self.num_envs)
         if dones.any():

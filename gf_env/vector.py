@@ -14,6 +14,7 @@ from gf_env import rendering
 from gf_env.config import (
     EnvConfig,
     action_space,
+    check_options,
     check_render_mode,
     observation_space,
     to_locations,
@@ -84,7 +85,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         seed: int | Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ):
-        options = options or {}
+        options = check_options(options, ("reset_mask", "index"))
         mask = options.get("reset_mask")
         ids = self._all if mask is None else np.flatnonzero(_mask(mask, self.num_envs))
         self._seed(seed, ids)
@@ -92,7 +93,8 @@ class GlanceFocusVectorEnv(VectorEnv):
         if indices is not None:
             if np.ndim(indices) == 0 or len(indices) != self.num_envs:
                 raise ValueError(
-                    f"options['index'] needs one entry (int or None) per sub-env ({self.num_envs})"
+                    f"options['index'] needs one entry (int or None) per sub-env ({self.num_envs}), "
+                    f"got {indices!r}"
                 )
             indices = [indices[i] for i in ids]
         self.engine.reset(self._rngs, None if mask is None else ids, indices)
@@ -143,13 +145,18 @@ class GlanceFocusVectorEnv(VectorEnv):
             seeds = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
             seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
+        elif isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, str):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(
                     f"got {len(seeds)} seeds for {self.num_envs} sub-environments; pass one seed "
                     "per sub-environment, a single int, or None"
                 )
+        else:
+            raise TypeError(
+                f"seed must be an int, a list of one int-or-None per sub-environment "
+                f"({self.num_envs}), or None; got {seed!r}"
+            )
         for i in ids:
             if seeds[i] is not None or self._rngs[i] is None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
