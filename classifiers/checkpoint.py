@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,20 +46,32 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
 def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint file safely; only tensors and plain containers are accepted."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {str(path)!r} is a folder; pass the file inside it (e.g. {str(path / 'last.pt')!r})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is empty (0 bytes); the write that made it was cut short: "
+            "re-export or re-download it"
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"refused to load {str(path)!r}: it holds objects that only arbitrary code could "
-            "rebuild (torch.load(weights_only=True) failed), which is unsafe for files from "
-            "elsewhere, or it is corrupt. Re-save it as a dict of tensors."
-        ) from None
     except Exception as exc:  # torch raises many types for damaged files
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if isinstance(exc, pickle.UnpicklingError) and unsafe:
+            raise CheckpointError(
+                f"refused to load {str(path)!r}: it holds a {unsafe.group(1)} object that only "
+                "arbitrary code could rebuild (torch.load(weights_only=True) refuses it), which is "
+                "unsafe for files from elsewhere. Re-save it as a dict of tensors."
+            ) from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+        detail = detail.group(1) if detail else (str(exc).splitlines() or [""])[0]
         raise CheckpointError(
             f"{str(path)!r} is not a readable checkpoint (truncated or corrupt?): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{type(exc).__name__}: {detail}; re-export it, or re-download it and compare its size"
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{str(path)!r} holds a {type(data).__name__}, expected a dict")
@@ -90,8 +103,21 @@ def load_into(model: nn.Module, data: dict[str, Any], source: str = "checkpoint"
             f"{source} is not a glance-focus classifier checkpoint (keys: {sorted(data)[:8]}); "
             "expected one written by classifiers.train or save_atomic(classifier_checkpoint(...))"
         )
-    config = getattr(model, "config", None)
     saved = data.get("config")
+    state = data["state_dict"]
+    if saved is not None and not isinstance(saved, dict):
+        raise CheckpointError(
+            f"{source} has a {type(saved).__name__} under 'config', expected a dict or None; "
+            "the file was not written by classifier_checkpoint()"
+        )
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(
+            f"{source} has a malformed 'state_dict' ({type(state).__name__}); expected a dict of "
+            "parameter names to tensors, as model.state_dict() gives"
+        )
+    config = getattr(model, "config", None)
     if config is not None and saved is not None:
         current = config.to_dict()
         diff = {k: (saved.get(k), v) for k, v in current.items() if _norm(saved.get(k)) != _norm(v)}
@@ -101,7 +127,6 @@ def load_into(model: nn.Module, data: dict[str, Any], source: str = "checkpoint"
                 f"{source} was saved for another architecture ({detail}); create the classifier "
                 f"the file was trained as (its registry name is {data.get('name')!r})"
             )
-    state = data["state_dict"]
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -114,6 +139,12 @@ def load_into(model: nn.Module, data: dict[str, Any], source: str = "checkpoint"
         raise CheckpointError(
             f"{source} does not match the model: missing keys {missing[:10]}, unexpected keys "
             f"{unexpected[:10]}, shape mismatches {shapes[:10]}"
+        )
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
+    if broken:
+        raise CheckpointError(
+            f"{source} holds NaN or infinite weights in {broken[:10]}; the training that wrote it "
+            "diverged: use an earlier checkpoint or retrain with a lower learning rate"
         )
     model.load_state_dict(state)
 

@@ -120,7 +120,14 @@ def load_folder_digits(root: str | os.PathLike, split: str) -> DigitSet:
     check_split(split)
     root = Path(root).expanduser()
     if not root.exists():
-        raise FileNotFoundError(f"mnist_root={str(root)!r} does not exist")
+        raise FileNotFoundError(
+            f"mnist_root={str(root)!r} does not exist; pass the folder torchvision's "
+            "MNIST(root=..., download=True) wrote, or None for the embedded digits"
+        )
+    if not root.is_dir():
+        raise NotADirectoryError(
+            f"mnist_root={str(root)!r} is a file; pass the folder that holds MNIST/raw/"
+        )
     image_name, label_name = _IDX_FILES[split]
     images = _read_idx(_find_idx(root, image_name))
     labels = _read_idx(_find_idx(root, label_name)).astype(np.int64)
@@ -128,6 +135,16 @@ def load_folder_digits(root: str | os.PathLike, split: str) -> DigitSet:
         raise ValueError(
             f"MNIST {split} files under {str(root)!r} disagree: images {images.shape}, "
             f"labels {labels.shape}"
+        )
+    if images.shape[1:] != (28, 28) or len(images) == 0:
+        raise ValueError(
+            f"MNIST {split} images under {str(root)!r} have shape {images.shape}, expected "
+            "(N >= 1, 28, 28); the folder holds other data or empty files: re-download MNIST"
+        )
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(
+            f"MNIST {split} labels under {str(root)!r} range over [{labels.min()}, {labels.max()}], "
+            "expected digits 0..9; the label file belongs to another data set: re-download MNIST"
         )
     return DigitSet(np.ascontiguousarray(images), labels)
 

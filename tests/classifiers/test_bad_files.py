@@ -1,0 +1,125 @@
+"""Bad checkpoint files, data folders, devices and overrides: each a clear error naming the fix.
+
+(The malicious-pickle test lives in test_registry.py.)"""
+
+import numpy as np
+import pytest
+import torch
+
+from classifiers import (
+    CheckpointError,
+    classifier_checkpoint,
+    create_classifier,
+    load_file,
+    save_atomic,
+)
+from classifiers.data import load_folder_digits
+from classifiers.registry import resolve_device
+from tests.helpers import write_idx
+
+NAME = "gf-mnist-cluttered60"
+
+
+@pytest.fixture(scope="module")
+def good():
+    return classifier_checkpoint(NAME, create_classifier(NAME, device="cpu"))
+
+
+def _refused(tmp_path, data, match):
+    path = save_atomic(data, tmp_path / "w.pt")
+    with pytest.raises(CheckpointError, match=match):
+        create_classifier(NAME, checkpoint=path)
+
+
+def test_a_folder_or_an_empty_file_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the file inside it .*last.pt"):
+        load_file(tmp_path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\).*re-export"):
+        create_classifier(NAME, checkpoint=tmp_path / "empty.pt")
+
+
+def test_truncated_at_any_point_is_refused(tmp_path, good):
+    blob = save_atomic(good, tmp_path / "good.pt").read_bytes()
+    for cut in (1, 100, len(blob) // 2, len(blob) - 1):
+        (tmp_path / "cut.pt").write_bytes(blob[:cut])
+        with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+            load_file(tmp_path / "cut.pt")
+
+
+def test_malformed_contents_are_named(tmp_path, good):
+    _refused(tmp_path, torch.zeros(3), "holds a Tensor, expected a dict")
+    _refused(tmp_path, {**good, "config": "small"}, "has a str under 'config', expected a dict")
+    _refused(tmp_path, {**good, "state_dict": [1, 2]}, r"malformed 'state_dict' \(list\)")
+    _refused(tmp_path, {**good, "state_dict": {"head.fc.weight": 3}}, "malformed 'state_dict'")
+    nan = {k: v.clone() for k, v in good["state_dict"].items()}
+    nan["head.fc.bias"][0] = float("nan")
+    _refused(
+        tmp_path, {**good, "state_dict": nan}, r"NaN or infinite weights in \['head.fc.bias'\]"
+    )
+
+
+def test_checkpoint_for_another_patch_size_names_it(tmp_path, good):
+    other = create_classifier(NAME, patch_size=20, device="cpu")
+    _refused(tmp_path, classifier_checkpoint(NAME, other), "patch_size: file 20 vs model 28")
+
+
+def test_unknown_override_suggests_the_setting():
+    with pytest.raises(
+        TypeError, match=r"has no setting 'hiden_size' \(did you mean 'hidden_size'"
+    ):
+        create_classifier(NAME, hiden_size=64)
+
+
+@pytest.mark.parametrize(
+    ("device", "match"),
+    [("gpu", "device='gpu' is not a device name"), (3.5, "device=3.5 is not a device name")],
+)
+def test_bad_device_names(device, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_device(device)
+
+
+def test_cuda_index_beyond_the_machine_is_refused():
+    with pytest.raises(ValueError, match=r"device='cuda:99' but this machine has \d+ usable CUDA"):
+        resolve_device("cuda:99")
+
+
+def _mnist(tmp_path, images, labels):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    write_idx(raw / "t10k-images-idx3-ubyte", images, False)
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels, False)
+    return tmp_path
+
+
+def test_mnist_folders_that_hold_the_wrong_thing(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file; pass the folder that holds MNIST/raw"):
+        load_folder_digits(tmp_path / "file", "test")
+    labels = np.arange(4) % 10
+    root = _mnist(tmp_path / "a", np.zeros((4, 32, 32), np.uint8), labels)
+    with pytest.raises(ValueError, match=r"shape \(4, 32, 32\), expected \(N >= 1, 28, 28\)"):
+        load_folder_digits(root, "test")
+    root = _mnist(tmp_path / "b", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match=r"shape \(0, 28, 28\), expected \(N >= 1"):
+        load_folder_digits(root, "test")
+    root = _mnist(tmp_path / "c", np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 12, 3]))
+    with pytest.raises(ValueError, match=r"range over \[0, 12\], expected digits 0..9"):
+        load_folder_digits(root, "test")
+
+
+class _Opens:
+    def __reduce__(self):
+        return (print, ("unpickled",))
+
+
+def test_unsafe_pickle_is_refused_naming_the_global_and_truncation_is_not_blamed_on_it(tmp_path):
+    torch.save({"x": _Opens()}, tmp_path / "evil.pt")
+    with pytest.raises(
+        CheckpointError, match=r"refused to load .*a print object that only arbitrary code"
+    ):
+        load_file(tmp_path / "evil.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "evil.pt").read_bytes()[:1])
+    with pytest.raises(CheckpointError, match=r"truncated or corrupt\?\): UnpicklingError: Unsupp"):
+        load_file(tmp_path / "cut.pt")
