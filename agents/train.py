@@ -46,14 +46,31 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 GRID_ONLY = {"dqn"}
 
 # Defaults for these envs (short episodes; gamma 0.7 as in GFNet's PPO). Override with --hp.
+# Gaussian policies start narrow (std e^-2 = 0.14 of the image; GFNet fixes 0.1): SB3's default
+# std 1 on a [0, 1] location puts most early samples on the border after clipping.
+NARROW = {"log_std_init": -2.0}
 DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "ppo": {"n_steps": 16, "batch_size": 256, "n_epochs": 4, "gamma": 0.7, "learning_rate": 3e-4},
-    "a2c": {"n_steps": 8, "gamma": 0.7, "learning_rate": 7e-4},
+    "ppo": {
+        "n_steps": 16,
+        "batch_size": 256,
+        "n_epochs": 4,
+        "gamma": 0.7,
+        "learning_rate": 3e-4,
+        "policy_kwargs": NARROW,
+    },
+    "a2c": {"n_steps": 8, "gamma": 0.7, "learning_rate": 7e-4, "policy_kwargs": NARROW},
     "sac": {"buffer_size": 100_000, "learning_starts": 1_000, "batch_size": 256, "gamma": 0.7},
     "td3": {"buffer_size": 100_000, "learning_starts": 1_000, "batch_size": 256, "gamma": 0.7},
-    "recurrent_ppo": {"n_steps": 16, "batch_size": 256, "n_epochs": 4, "gamma": 0.7},
+    "recurrent_ppo": {
+        "n_steps": 16,
+        "batch_size": 256,
+        "n_epochs": 4,
+        "gamma": 0.7,
+        "policy_kwargs": NARROW,
+    },
     "dqn": {"buffer_size": 100_000, "learning_starts": 1_000, "batch_size": 256, "gamma": 0.7},
 }
+DEFAULT_TIMESTEPS = 400_000
 
 
 @dataclass
@@ -64,7 +81,7 @@ class AgentConfig:
     """one of ppo, a2c, sac, td3, recurrent_ppo, dqn"""
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """a registered glance-focus id"""
-    timesteps: int = 50_000
+    timesteps: int = DEFAULT_TIMESTEPS
     num_envs: int = 64
     seed: int = 0
     device: str = "auto"
@@ -74,12 +91,14 @@ class AgentConfig:
     """evaluate on the test split every N timesteps (0: only at the end)"""
     eval_images: int = 500
     """test images per evaluation"""
-    observation: str = "hidden"
-    """the env's observation: hidden (the classifier's state) or dict (adds the feature map)"""
+    observation: str = "dict"
+    """the env's observation: dict (the classifier's state and last feature map) or hidden (the
+    state alone, which says little about where things are)"""
     features_dim: int = 256
     """output size of the GlanceStateExtractor"""
     hp: dict[str, Any] = field(default_factory=dict)
-    """algorithm hyperparameters overriding the defaults, e.g. --hp learning_rate=1e-4"""
+    """algorithm hyperparameters overriding the defaults, e.g. --hp learning_rate=1e-4
+    (policy_kwargs are merged key by key into the defaults)"""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -146,12 +165,15 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
         device=_env_device(config),
         **config.env_kwargs,
     )
-    hyperparams = {**DEFAULT_HYPERPARAMS[config.algo], **config.hp}
+    defaults = dict(DEFAULT_HYPERPARAMS[config.algo])
+    hyperparams = {**defaults, **config.hp}
     policy_kwargs = {
         "features_extractor_class": GlanceStateExtractor,
         "features_extractor_kwargs": {"features_dim": config.features_dim},
-        **hyperparams.pop("policy_kwargs", {}),
+        **defaults.get("policy_kwargs", {}),
+        **config.hp.get("policy_kwargs", {}),
     }
+    hyperparams.pop("policy_kwargs", None)
     return ALGORITHMS[config.algo](
         _policy_name(config.algo, venv.observation_space),
         venv,

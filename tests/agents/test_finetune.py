@@ -1,0 +1,140 @@
+"""Stage 3: locations from the env's own episode logic, fine-tuning, export, resume, CLI."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.cli import main
+from agents.finetune import FinetuneConfig, FinetuneTrainer, finetune, policy_env_kwargs
+from agents.train import AgentConfig, train_agent
+from classifiers.checkpoint import load_file
+from gf_env.rollout import rollout_locations
+
+ENV = "GlanceFocus-ClutteredMNIST-v0"
+
+
+@pytest.fixture(scope="module")
+def policy_path(tmp_path_factory):
+    out = tmp_path_factory.mktemp("policy")
+    config = AgentConfig(
+        env=ENV,
+        timesteps=128,
+        num_envs=8,
+        eval_images=8,
+        features_dim=16,
+        observation="dict",
+        hp={"n_steps": 8, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}},
+        out=str(out),
+        progress=False,
+    )
+    train_agent(config)
+    return out / "model.zip"
+
+
+def _act_on_state(obs):
+    """A deterministic policy that depends on what it observes (so wrong observations show)."""
+    hidden = obs["hidden"] if isinstance(obs, dict) else obs
+    return np.stack([hidden[:, :8].mean(1), hidden[:, 8:16].mean(1)], axis=1) * 4 + 0.5
+
+
+@pytest.mark.parametrize("observation", ["hidden", "dict"])
+def test_rollout_locations_are_the_envs_own(observation):
+    env = gym.make_vec(ENV, num_envs=5, split="test", observation=observation)
+    obs, _ = env.reset(seed=3)
+    engine = env.unwrapped.engine
+    images, labels = engine.images.clone(), engine.labels.clone()
+    for _ in range(4):
+        obs, *_ = env.step(_act_on_state(obs))
+    expected = engine.locations.copy()
+    assert len(np.unique(expected.reshape(-1, 2), axis=0)) > 5  # the policy did move around
+    got = rollout_locations(
+        engine.classifier, images, labels, _act_on_state, observation=observation
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    env.close()
+
+
+def test_rollout_locations_map_grid_actions_like_the_env():
+    env = gym.make_vec(ENV, num_envs=3, split="test", action_type="grid", grid_size=3)
+    env.reset(seed=0)
+    engine = env.unwrapped.engine
+    cells = iter([np.array([0, 4, 8]), np.array([2, 6, 1]), np.array([3, 5, 7]), np.zeros(3, int)])
+    got = rollout_locations(
+        engine.classifier,
+        engine.images,
+        engine.labels,
+        lambda obs: next(cells),
+        action_type="grid",
+        grid_size=3,
+    )
+    assert got.shape == (3, 4, 2) and got.dtype == np.float32
+    np.testing.assert_allclose(got[:, 0], [[0, 0], [0.5, 0.5], [1, 1]])
+    env.close()
+
+
+def _config(policy_path, tmp_path, **kwargs) -> FinetuneConfig:
+    settings = {
+        "env": ENV,
+        "model": str(policy_path),
+        "max_images": 24,
+        "epochs": 2,
+        "batch_size": 12,
+        "out": str(tmp_path / "run"),
+        "progress": False,
+        **kwargs,
+    }
+    return FinetuneConfig(**settings)
+
+
+def test_finetune_reports_before_and_after_and_exports_for_the_env(policy_path, tmp_path):
+    config = _config(policy_path, tmp_path)
+    assert config.classifier == "gf-mnist-cluttered60" and config.focus_steps == 4
+    history = finetune(config)
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert "train_loss" not in history[0] and np.isfinite(history[-1]["train_loss"])
+    for record in history:
+        assert len(record["test_acc_policy"]) == len(record["test_acc_random"]) == 5
+    exported = load_file(config.export)
+    assert exported["meta"]["stage"] == 3 and exported["meta"]["epochs_done"] == 2
+
+    env = gym.make(ENV, checkpoint=config.export)
+    finetuned = env.unwrapped.engine.classifier.state_dict()
+    shipped = gym.make(ENV).unwrapped.engine.classifier.state_dict()
+    for name, tensor in exported["state_dict"].items():
+        torch.testing.assert_close(finetuned[name], tensor)
+    assert any(not torch.equal(shipped[k], finetuned[k]) for k in shipped)
+
+
+def test_interrupted_finetune_resumes_to_the_same_weights(policy_path, tmp_path):
+    straight = FinetuneTrainer(_config(policy_path, tmp_path / "a"))
+    straight.fit()
+    interrupted = FinetuneTrainer(_config(policy_path, tmp_path / "b"))
+    interrupted.fit(stop_after=1)
+    resumed = FinetuneTrainer(_config(policy_path, tmp_path / "b", resume=True))
+    resumed.fit()
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2]
+    for name, tensor in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], tensor, rtol=0, atol=0)
+
+
+def test_policy_env_kwargs_read_off_the_saved_spaces(policy_path):
+    from agents.train import load_model
+
+    assert policy_env_kwargs(load_model("ppo", policy_path)) == {"observation": "dict"}
+
+
+def test_finetune_config_errors(policy_path, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'missing\.zip' is not a file.*--model"):
+        FinetuneConfig(model="missing.zip")
+    with pytest.raises(ValueError, match="agent must be one of"):
+        FinetuneConfig(model=str(policy_path), agent="ppo2")
+
+
+def test_cli_finetune_prints_stage1_and_stage3(policy_path, tmp_path, capsys):
+    argv = ["finetune", "--env", ENV, "--model", str(policy_path), "--max-images", "12"]
+    argv += ["--epochs", "1", "--batch-size", "12", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stage 1" in out and "-> stage 3" in out
+    assert (tmp_path / "classifier.pt").is_file()
