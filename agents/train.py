@@ -197,7 +197,9 @@ def train_agent(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]]:
     model.learn(
         config.timesteps, callback=callback, progress_bar=config.progress, tb_log_name=config.algo
     )
-    final = callback.evaluate()
+    history = callback.history
+    done = bool(history) and history[-1]["timesteps"] == model.num_timesteps
+    final = history[-1] if done else callback.evaluate()
     path = save_model(model, config.run_dir / "model.zip")
     summary = {
         "config": dataclasses.asdict(config),

@@ -5,6 +5,7 @@ import pytest
 
 from agents import evaluate_policy
 from agents.train import ALGORITHMS, AgentConfig, _parse_hyperparams, load_model, main, train_agent
+from gf_env.sb3 import make_sb3_vec_env
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
 TINY = {
@@ -72,9 +73,30 @@ def test_cli_with_periodic_evaluation(tmp_path, capsys):
     ]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [e["timesteps"] for e in summary["evaluations"]] == [32, 64, 64]
+    assert [e["timesteps"] for e in summary["evaluations"]] == [32, 64]  # no repeat at the end
     assert summary["config"]["hp"] == {"n_steps": 8, "batch_size": 32, "n_epochs": 1}
     assert "test accuracy per step" in capsys.readouterr().out
+
+
+def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
+    def actions(run: str) -> np.ndarray:
+        config = AgentConfig(
+            env=ENV,
+            timesteps=64,
+            num_envs=4,
+            eval_images=4,
+            features_dim=16,
+            hp={**TINY["ppo"], "policy_kwargs": {"net_arch": [16]}},
+            out=str(tmp_path / run),
+            progress=False,
+        )
+        model, _ = train_agent(config)
+        venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_kwargs)
+        return model.predict(venv.reset(), deterministic=True)[0]
+
+    first, second = actions("a"), actions("b")
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (4, 2) and len(np.unique(first, axis=0)) > 1
 
 
 def test_hyperparameter_parsing_and_bad_settings():
