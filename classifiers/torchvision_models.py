@@ -23,9 +23,7 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
-from torchvision.models.regnet import BlockParams, RegNet
 
 from classifiers.backbones import register_backbone
 from classifiers.gf_model import GFConfig, GFModel
@@ -121,6 +119,9 @@ class TorchvisionEncoder(nn.Module):
 def _build_network(arch: str, num_classes: int, **kwargs) -> nn.Module:
     """A randomly initialised torchvision network; ``regnet_y_600mf`` (in GFNet, not in
     torchvision's model list) is built from pycls's RegNetY-600MF parameters."""
+    import torchvision  # here, not at import: registering the names needs no torchvision
+    from torchvision.models.regnet import BlockParams, RegNet
+
     if arch == "regnet_y_600mf":
         params = BlockParams.from_init_params(
             depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16, se_ratio=0.25
@@ -217,6 +218,8 @@ def load_backbone_weights(model: GFModel, spec: BackboneSpec) -> None:
             f"torchvision has no pretrained weights for {spec.name!r}; build it without "
             "pretrained_backbone, or load a checkpoint"
         )
+    import torchvision
+
     weights = torchvision.models.get_weight(spec.weights)
     try:
         state = weights.get_state_dict(progress=False, check_hash=True)
