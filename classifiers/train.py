@@ -349,7 +349,7 @@ class Trainer:
         self.batches_per_epoch = (
             shard // config.batch_size
             if config.image_root is not None
-            else math.ceil(len(self.train_data) / config.batch_size)
+            else math.ceil(len(self.train_data) / (config.batch_size * self.world_size))
         )
         if self.batches_per_epoch < 1:
             raise ValueError(
@@ -403,7 +403,9 @@ class Trainer:
     def train_epoch(self) -> float:
         """One pass over the training digits with fresh canvases; returns the mean loss."""
         cfg = self.config
-        rng = np.random.default_rng([cfg.seed, self.epoch, self.rank])
+        # one process: the seed of the shipped weights' runs; several: each rank its own draws
+        key = [cfg.seed, self.epoch] + ([self.rank] if self.world_size > 1 else [])
+        rng = np.random.default_rng(key)
         torch.manual_seed(
             cfg.seed * 1_000_003 + self.epoch
         )  # torch draws (e.g. a policy's samples)
@@ -438,8 +440,9 @@ class Trainer:
         return self.all_mean(total, seen)
 
     def train_batches(self, rng: np.random.Generator):
-        """``(images, labels, boxes)`` of this epoch: fresh canvases drawn from ``rng``, or this
-        rank's shard of the image folder through a DataLoader (seeded shuffle per epoch)."""
+        """``(images, labels, boxes)`` of this epoch: fresh canvases drawn from ``rng`` (under
+        DDP each rank draws its own ``1 / world_size`` of an epoch's canvases), or this rank's
+        shard of the image folder through a DataLoader (seeded shuffle per epoch)."""
         cfg = self.config
         if not isinstance(self.train_data, FolderDataset):
             order = rng.permutation(len(self.train_data))
