@@ -5,7 +5,8 @@ then every policy is evaluated on the whole test split (same canvases for all, d
 policies) and on calibration canvases from the train split (for the early-exit thresholds). The
 report has, per agent, accuracy after each step with 95% bootstrap intervals and the budget curve
 (accuracy vs mean MFLOPs with early exit), next to the full-resolution reference model; it is
-written as ``results.json``, ``anytime.png`` and ``budget.png``.
+written as ``results.json``, ``anytime.png`` and ``budget.png``, with ``examples-<agent>.png``
+(:func:`agents.visualize.write_examples`) showing 16 test episodes of each agent.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from agents.early_exit import as_records, budget_curve
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
 from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, AgentConfig, train_agent
+from agents.visualize import write_examples
 from classifiers import create_classifier
 from classifiers.train import evaluate as evaluate_classifier
 
@@ -84,6 +86,10 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             else:
                 policy, env_kwargs = make_baseline(name, max_steps, seed=seed), {}
             runs.append(_evaluate(policy, config, env_kwargs, device))
+            if seed == seeds[0]:  # examples-<agent>.png: episodes of the first seed's policy
+                path = out / f"examples-{name}.png"
+                common = {"device": device, "num_envs": config.num_envs, **env_kwargs}
+                write_examples(policy, config.env, path, images=config.test_images, **common)
         results["agents"][name] = _summarise(name, runs, seeds, config)
         print(
             f"{name}: {' '.join(f'{a:.3f}' for a in results['agents'][name]['anytime_accuracy'])}"

@@ -2,7 +2,8 @@
 
 Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
 results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the test split),
-``finetune`` (stage 3: the classifier on a trained policy's locations).
+``finetune`` (stage 3: the classifier on a trained policy's locations), ``visualize`` (a grid of
+episodes and a heat map of where a policy looks).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from agents.baselines import BASELINES, make_baseline
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
 from agents.train import ALGORITHMS, load_model
+from agents.visualize import VisualizeConfig, visualize
 from classifiers.flags import add_dataclass_arguments
 
 
@@ -40,6 +42,13 @@ def _evaluate_parser(sub) -> None:
     parser.add_argument("--device", default=None)
 
 
+def _visualize_parser(sub) -> None:
+    parser = sub.add_parser(
+        "visualize", help="examples.png (episodes, patches, predictions) and heatmap.png"
+    )
+    add_dataclass_arguments(parser, VisualizeConfig)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="glance-focus", description=__doc__.split("\n\n")[0])
@@ -47,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     _benchmark_parser(sub)
     sub.add_parser("train", help="train one agent (see glance-focus train --help)", add_help=False)
     _evaluate_parser(sub)
+    _visualize_parser(sub)
     sub.add_parser(
         "finetune",
         help="stage 3: fine-tune the classifier on a policy's locations (see --help)",
@@ -60,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "benchmark":
         options = {k: v for k, v in vars(args).items() if k != "command"}
         run_benchmark(BenchmarkConfig(**options))
+        return 0
+    if args.command == "visualize":
+        try:
+            config = VisualizeConfig(**{k: v for k, v in vars(args).items() if k != "command"})
+        except ValueError as error:
+            parser.error(str(error))
+        visualize(config)
         return 0
     if args.agent in ALGORITHMS:
         if not args.model:

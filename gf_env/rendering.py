@@ -52,6 +52,16 @@ def step_colors(num_steps: int) -> np.ndarray:
     return PALETTE[np.where(steps == 0, 0, 1 + (steps - 1) % (len(PALETTE) - 1))]
 
 
+def patch_tags(corners: np.ndarray) -> list[str | None]:
+    """The tag of each focus patch (``corners`` ``(t, 2)``): its step number, or, when later
+    steps chose the same patch, ``None`` and the last of them shows all (``"2,3"``)."""
+    steps: dict[tuple[int, int], list[int]] = {}
+    for step, corner in enumerate(corners, start=1):
+        steps.setdefault((int(corner[0]), int(corner[1])), []).append(step)
+    last = {same[-1]: ",".join(map(str, same)) for same in steps.values()}
+    return [last.get(step) for step in range(1, len(corners) + 1)]
+
+
 def upscale_factor(height: int, width: int) -> int:
     """Integer zoom that brings the longer side to at least :data:`MIN_SIDE` pixels."""
     return max(1, math.ceil(MIN_SIDE / max(height, width)))
@@ -125,7 +135,7 @@ def draw_frame(
 def draw_boxes(image: np.ndarray, corners: np.ndarray, patch_size: int, zoom: int) -> np.ndarray:
     """The image ``(C, H, W)`` in [0, 1] zoomed ``zoom`` times (nearest neighbour) as RGB
     ``uint8``, with box 0 around the whole image (the glance) and box ``s`` around the patch of
-    focus step ``s`` at ``corners[s - 1]``."""
+    focus step ``s`` at ``corners[s - 1]`` (one tag ``"2,3"`` where steps chose the same patch)."""
     pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8).transpose(1, 2, 0)
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
@@ -135,12 +145,14 @@ def draw_boxes(image: np.ndarray, corners: np.ndarray, patch_size: int, zoom: in
     picture = cv2.resize(pixels, (width * zoom, height * zoom), interpolation=cv2.INTER_NEAREST)
     colors = step_colors(len(corners) + 1)
     boxes = [(0, 0, height, width)] + [(int(r), int(c), patch_size, patch_size) for r, c in corners]
-    for step, (top, left, box_h, box_w) in enumerate(boxes):
+    tags = ["0", *patch_tags(corners)]
+    for step, ((top, left, box_h, box_w), tag) in enumerate(zip(boxes, tags, strict=True)):
         color = tuple(int(v) for v in colors[step])
         corner = (left * zoom, top * zoom)
         end = ((left + box_w) * zoom - 1, (top + box_h) * zoom - 1)
         cv2.rectangle(picture, corner, end, color, 2)
-        tag = str(step)
+        if tag is None:
+            continue
         (text_w, text_h), _ = cv2.getTextSize(tag, FONT, 0.5, 1)
         cv2.rectangle(
             picture, corner, (corner[0] + text_w + 5, corner[1] + text_h + 6), color, cv2.FILLED

@@ -26,6 +26,8 @@ def test_benchmark_writes_results_and_plots(tmp_path, capsys):
     assert (tmp_path / "anytime.png").stat().st_size > 0 and (
         tmp_path / "budget.png"
     ).stat().st_size > 0
+    for name in config.agents:  # one picture of test episodes per agent
+        assert (tmp_path / f"examples-{name}.png").read_bytes()[:4] == b"\x89PNG"
     ppo = results["agents"]["ppo"]
     assert ppo["seeds"] == [0, 1] and ppo["timesteps"] == 64 and len(ppo["per_seed"]) == 2
     assert len(ppo["anytime_accuracy"]) == 5 and len(ppo["anytime_ci95"]) == 5

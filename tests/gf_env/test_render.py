@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import gf_env
 from gf_env import EpisodeStateError
-from gf_env.rendering import MIN_SIDE, draw_frame, step_colors, upscale_factor
+from gf_env.rendering import MIN_SIDE, draw_frame, patch_tags, step_colors, upscale_factor
 
 ENV = "GlanceFocus-ClutteredMNIST100-v0"  # 100x100 images, P = 32: zoom 3
 
@@ -123,3 +123,9 @@ def test_draw_frame_takes_rgb_images_and_refuses_other_channels():
     assert frame.shape[0] == 40 * upscale_factor(40, 50) and frame.shape[2] == 3
     with pytest.raises(ValueError, match="1- or 3-channel images, got 2"):
         draw_frame(np.zeros((2, 40, 50)), corners, 16, probs, 3, 4)
+
+
+def test_repeated_patches_share_one_tag():
+    corners = np.array([[0, 0], [5, 5], [0, 0], [0, 0]])
+    assert patch_tags(corners) == [None, "2", None, "1,3,4"]
+    assert patch_tags(np.zeros((0, 2))) == []
