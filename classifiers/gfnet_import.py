@@ -73,9 +73,14 @@ def gfnet_state_dict(
                 f"{source}: GFNet section {section!r} is a {type(part).__name__}, expected a "
                 "state dict (parameter names to tensors)"
             )
-        for key, value in strip_module_prefix(part).items():
+        part = {k: (v, k) for k, v in strip_module_prefix(part).items()}
+        if prefix != "head.":
+            part = by_position(
+                part, {k[len(prefix) :]: v for k, v in expected.items() if k.startswith(prefix)}
+            )
+        for key, (value, name) in part.items():
             state[prefix + key] = value
-            origin[prefix + key] = f"{section}[{key!r}]"
+            origin[prefix + key] = f"{section}[{name!r}]"
     for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value
@@ -96,6 +101,39 @@ def gfnet_state_dict(
             "is the file's backbone and patch size"
         )
     return state
+
+
+def by_position(
+    part: dict[str, tuple[torch.Tensor, str]], expected: dict[str, torch.Tensor]
+) -> dict[str, tuple[torch.Tensor, str]]:
+    """An encoder whose module names differ from torchvision's, matched by order.
+
+    GFNet's MobileNet-V3/EfficientNet (geffnet) and RegNet (pycls) encoders hold the same layers
+    as torchvision's in the same order under other names. When no name matches but both state
+    dicts list tensors of the same shapes in the same order (BatchNorm counters aside; a 1x1
+    convolution may stand for a linear layer), the file's tensors are renamed to the model's;
+    otherwise ``part`` is returned unchanged, to be reported key by key. Not checked against the
+    released files themselves (none could be downloaded here).
+    """
+    if set(part) & set(expected):
+        return part
+
+    def listed(names):
+        return [k for k in names if not k.endswith("num_batches_tracked")]
+
+    theirs, ours = listed(part), listed(expected)
+    if len(theirs) != len(ours):
+        return part
+    renamed = {}
+    for mine, their in zip(ours, theirs, strict=True):
+        value, name = part[their]
+        target = expected[mine].shape
+        if value.shape != target:
+            if not (value.ndim == 4 and value.shape[2:] == (1, 1) and value.shape[:2] == target):
+                return part
+            value = value.reshape(target)  # a 1x1 convolution head as a linear layer
+        renamed[mine] = (value, name)
+    return renamed
 
 
 def gfnet_to_classifier_checkpoint(

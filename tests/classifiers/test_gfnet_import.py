@@ -174,3 +174,28 @@ def test_policy_predicts_locations_from_feature_maps(conv):
     assert ((sampled >= 0) & (sampled <= 1)).all() and not np.allclose(sampled, first)
     with pytest.raises(CheckpointError, match="lacks"):
         load_gfnet_policy({"policy": {"gru.weight_hh_l0": torch.zeros(3, 1)}})
+
+
+def test_encoders_named_otherwise_load_by_position():
+    """GFNet's geffnet/pycls encoders: other names, same layers in the same order; the 1x1
+    convolution head of geffnet's MobileNet-V3 stands for torchvision's first Linear."""
+    model = create_classifier("gf-mobilenetv3-large-p96", device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = official_layout(randomized(model), "release", True)
+    model.load_state_dict(before)
+    for section in ("model_prime_state_dict", "model_state_dict"):
+        renamed = {}
+        for i, (key, value) in enumerate(data[section].items()):
+            if key.endswith("classifier.0.weight"):
+                value = value[:, :, None, None]  # geffnet's conv_head
+            renamed[f"module.blocks.{i}.{key.rsplit('.', 1)[-1]}"] = value
+        data[section] = renamed
+    state = gfnet_state_dict(data, model, "geffnet-like")
+    head = "local_encoder.classifier.0.weight"
+    assert state[head].shape == before[head].shape and not torch.equal(state[head], before[head])
+    # a layer out of order: nothing is renamed, and the keys are reported
+    swapped = list(data["model_state_dict"].items())
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    data["model_state_dict"] = dict(swapped)
+    with pytest.raises(CheckpointError, match=r"model_state_dict\['features\.0\.0\.weight'\]"):
+        gfnet_state_dict(data, model, "shuffled")
