@@ -82,3 +82,16 @@ def test_classifier_benchmark_reports_every_step(tmp_path):
     assert result["glance_accuracy"] == result["random_accuracy_per_step"][0]
     cumulative = result["mflops_cumulative"]
     assert cumulative[0] == result["mflops_glance"] and cumulative[1] > cumulative[0]
+
+
+def test_soak_reports_speed_and_memory_per_window(tmp_path):
+    out = tmp_path / "soak.json"
+    argv = ["--env", "GlanceFocus-ClutteredMNIST-v0", "--num-envs", "4", "--steps", "120"]
+    load("benchmarks/soak.py").main([*argv, "--windows", "3", "--warmup", "2", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["transitions"] == 120 and data["step_calls"] == 30
+    assert [w["transitions"] for w in data["windows"]] == [40, 40, 40]
+    assert all(w["steps_per_s"] > 0 and w["rss_mb"] > 0 for w in data["windows"])
+    assert data["episodes"] == 4 * 30 // 5  # NEXT_STEP: 4 focus steps + 1 reset step per episode
+    assert data["autograd_free"] and not data["inference_mode_outside_env"]
+    assert data["rss_mb_start"] > 0 and data["live_objects_end"] > 0
