@@ -1,7 +1,9 @@
 """The benchmark: train learned agents, evaluate them against every heuristic, write the report.
 
-For one environment id: each learned algorithm is trained for every seed (:func:`train_agent`),
-then every policy is evaluated on the whole test split (same canvases for all, deterministic
+For one environment id: each learned algorithm is trained for every seed (:func:`train_agent`)
+and, unless ``finetune_epochs`` is 0, the classifier is fine-tuned on its locations (stage 3,
+:func:`agents.finetune.finetune`; reported as ``<algo>+stage3``, the same policy on the
+fine-tuned classifier). Then every policy is evaluated on the whole test split (same canvases for all, deterministic
 policies) and on calibration canvases from the train split (for the early-exit thresholds). The
 report has, per agent, accuracy after each step with 95% bootstrap intervals and the budget curve
 (accuracy vs mean MFLOPs with early exit), next to the full-resolution reference model; it is
@@ -21,8 +23,9 @@ import numpy as np
 from agents.baselines import BASELINES, make_baseline
 from agents.early_exit import as_records, budget_curve
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.finetune import FinetuneConfig, finetune
 from agents.reporting import print_table, write_json
-from agents.train import ALGORITHMS, AgentConfig, train_agent
+from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
 from agents.visualize import write_examples
 from classifiers import create_classifier
 from classifiers.train import evaluate as evaluate_classifier
@@ -37,7 +40,7 @@ class BenchmarkConfig:
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     agents: list[str] = field(default_factory=lambda: ["ppo", *BASELINES])
     """learned algorithms and heuristic baselines to compare"""
-    timesteps: int = 60_000
+    timesteps: int = DEFAULT_TIMESTEPS
     """training timesteps per learned agent and seed"""
     seeds: list[int] = field(default_factory=lambda: [0])
     num_envs: int = 64
@@ -46,6 +49,14 @@ class BenchmarkConfig:
     test_images: int | None = None
     """evaluate on the first N test images (default: all)"""
     calibration_images: int = 1000
+    finetune_epochs: int = 3
+    """stage 3 for each learned agent: epochs of fine-tuning the classifier on its locations,
+    reported as agent "<algo>+stage3" (0: skip)"""
+    reuse: bool = True
+    """reuse agents and stage-3 runs already finished with the same settings under --out (an
+    interrupted benchmark picks up where it stopped)"""
+    finetune_images: int | None = None
+    """train (and test) digits stage 3 uses (default: all)"""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -66,7 +77,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     max_steps = gym.spec(config.env).kwargs.get("max_focus_steps", 4)
     results: dict[str, Any] = {"env": config.env, "agents": {}}
     for name in config.agents:
-        runs = []
+        runs, stage3_runs, stage3_histories = [], [], []
         seeds = config.seeds if name in ALGORITHMS else [config.seeds[0]]
         for seed in seeds:
             if name in ALGORITHMS:
@@ -81,8 +92,13 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                     eval_images=min(500, config.test_images or 500),
                     progress=config.progress,
                 )
-                policy, _ = train_agent(agent_config)
+                policy, _ = train_agent(agent_config, reuse=config.reuse)
                 env_kwargs = agent_config.env_kwargs
+                if config.finetune_epochs:
+                    checkpoint, history = _stage3(agent_config, config, out)
+                    stage3_env = {**env_kwargs, "checkpoint": checkpoint}
+                    stage3_runs.append(_evaluate(policy, config, stage3_env, device))
+                    stage3_histories.append(history)
             else:
                 policy, env_kwargs = make_baseline(name, max_steps, seed=seed), {}
             runs.append(_evaluate(policy, config, env_kwargs, device))
@@ -91,9 +107,13 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                 common = {"device": device, "num_envs": config.num_envs, **env_kwargs}
                 write_examples(policy, config.env, path, images=config.test_images, **common)
         results["agents"][name] = _summarise(name, runs, seeds, config)
-        print(
-            f"{name}: {' '.join(f'{a:.3f}' for a in results['agents'][name]['anytime_accuracy'])}"
-        )
+        if stage3_runs:
+            stage3 = _summarise(name, stage3_runs, seeds, config, stage=3)
+            results["agents"][f"{name}+stage3"] = {**stage3, "finetune_history": stage3_histories}
+        for shown in (name, f"{name}+stage3"):
+            if shown in results["agents"]:
+                accuracy = results["agents"][shown]["anytime_accuracy"]
+                print(f"{shown}: {' '.join(f'{a:.3f}' for a in accuracy)}")
     results["full_resolution"] = full_resolution_reference(config.env, config.test_images, device)
     out.mkdir(parents=True, exist_ok=True)
     write_json(results, out / "results.json")
@@ -118,8 +138,34 @@ def _evaluate(
     return test, calibration
 
 
+def _stage3(
+    agent_config: AgentConfig, config: BenchmarkConfig, out: Path
+) -> tuple[str, list[dict[str, Any]]]:
+    """Fine-tune the env's classifier on the trained agent's locations; returns the exported
+    weights and the fine-tuning history (epoch 0: the stage-1 weights)."""
+    run = out / "stage3" / f"{agent_config.algo}-seed{agent_config.seed}"
+    finetune_config = FinetuneConfig(
+        env=config.env,
+        agent=agent_config.algo,
+        model=str(agent_config.run_dir / "model.zip"),
+        epochs=config.finetune_epochs,
+        max_images=config.finetune_images,
+        seed=agent_config.seed,
+        device=config.device,
+        out=str(run),
+        progress=config.progress,
+        resume=config.reuse and (run / "last.pt").is_file(),
+    )
+    history = finetune(finetune_config)
+    return finetune_config.export, history
+
+
 def _summarise(
-    name: str, runs: list[tuple[EvalResult, EvalResult]], seeds: list[int], config
+    name: str,
+    runs: list[tuple[EvalResult, EvalResult]],
+    seeds: list[int],
+    config,
+    stage: int = 1,
 ) -> dict:
     """Per-seed results and their mean; intervals bootstrap images of the pooled seeds."""
     tests = [test for test, _ in runs]
@@ -136,6 +182,7 @@ def _summarise(
     return {
         "kind": "learned" if name in ALGORITHMS else "heuristic",
         "upper_bound": name == "oracle",
+        "classifier_stage": stage,
         "seeds": seeds,
         "timesteps": config.timesteps if name in ALGORITHMS else 0,
         "anytime_accuracy": correct.mean(axis=0).tolist(),

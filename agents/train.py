@@ -186,12 +186,19 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
     )
 
 
-def train_agent(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]]:
+def train_agent(config: AgentConfig, reuse: bool = False) -> tuple[BaseAlgorithm, dict[str, Any]]:
     """Train, evaluate on the test split, save ``model.zip`` and ``summary.json``.
+
+    Args:
+        config: the run's settings.
+        reuse: if ``config.run_dir`` already holds a finished run with the same settings
+            (``summary.json`` and ``model.zip``), load it instead of training again.
 
     Returns:
         The trained model and the summary (settings, evaluation history, paths).
     """
+    if reuse and (finished := finished_run(config)) is not None:
+        return finished
     model = make_agent(config)
     callback = AnytimeEvalCallback(config)
     model.learn(
@@ -209,6 +216,19 @@ def train_agent(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]]:
     }
     write_json(summary, config.run_dir / "summary.json")
     return model, summary
+
+
+def finished_run(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]] | None:
+    """The model and summary of a finished run of ``config`` in its run folder, or ``None`` when
+    there is none or it was made with other settings (``progress`` aside)."""
+    summary_path, model_path = config.run_dir / "summary.json", config.run_dir / "model.zip"
+    if not (summary_path.is_file() and model_path.is_file()):
+        return None
+    summary = json.loads(summary_path.read_text())
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    if {**summary["config"], "progress": None} != {**wanted, "progress": None}:
+        return None
+    return load_model(config.algo, model_path, device=config.device), summary
 
 
 def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:

@@ -18,6 +18,8 @@ def test_benchmark_writes_results_and_plots(tmp_path, capsys):
         out=str(tmp_path),
         test_images=24,
         calibration_images=24,
+        finetune_epochs=1,
+        finetune_images=16,
         progress=False,
     )
     results = run_benchmark(config)
@@ -31,6 +33,9 @@ def test_benchmark_writes_results_and_plots(tmp_path, capsys):
     ppo = results["agents"]["ppo"]
     assert ppo["seeds"] == [0, 1] and ppo["timesteps"] == 64 and len(ppo["per_seed"]) == 2
     assert len(ppo["anytime_accuracy"]) == 5 and len(ppo["anytime_ci95"]) == 5
+    stage3 = results["agents"]["ppo+stage3"]  # the same policies on their fine-tuned classifiers
+    assert ppo["classifier_stage"] == 1 and stage3["classifier_stage"] == 3
+    assert stage3["seeds"] == [0, 1] and [len(h) for h in stage3["finetune_history"]] == [2, 2]
     for agent in results["agents"].values():
         assert {"anytime_accuracy", "budget_curve", "seeds", "timesteps"} <= set(agent)
         assert all({"mflops", "accuracy"} <= set(point) for point in agent["budget_curve"])

@@ -1,7 +1,9 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from agents import evaluate_policy
 from agents.train import ALGORITHMS, AgentConfig, _parse_hyperparams, load_model, main, train_agent
@@ -97,6 +99,26 @@ def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
     first, second = actions("a"), actions("b")
     np.testing.assert_array_equal(first, second)
     assert first.shape == (4, 2) and len(np.unique(first, axis=0)) > 1
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
+    config = AgentConfig(
+        env=ENV,
+        timesteps=32,
+        num_envs=4,
+        eval_images=4,
+        features_dim=16,
+        hp={**TINY["ppo"], "policy_kwargs": {"net_arch": [16]}},
+        out=str(tmp_path),
+        progress=False,
+    )
+    model, summary = train_agent(config)
+    reused, same = train_agent(dataclasses.replace(config, progress=True), reuse=True)
+    assert same == summary and reused.num_timesteps == model.num_timesteps
+    for name, tensor in model.policy.state_dict().items():
+        torch.testing.assert_close(reused.policy.state_dict()[name], tensor)
+    longer, _ = train_agent(dataclasses.replace(config, timesteps=64), reuse=True)
+    assert longer.num_timesteps >= 64  # other settings: trained again
 
 
 def test_hyperparameter_parsing_and_bad_settings():
