@@ -5,7 +5,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,6 +84,44 @@ def test_classifier_benchmark_reports_every_step(tmp_path):
     assert result["glance_accuracy"] == result["random_accuracy_per_step"][0]
     cumulative = result["mflops_cumulative"]
     assert cumulative[0] == result["mflops_glance"] and cumulative[1] > cumulative[0]
+
+
+def test_custom_classifier_drives_the_env_and_ppo():
+    result = load("examples/custom_classifier.py").main(
+        [
+            "--classifier-steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--timesteps",
+            "64",
+            "--eval-episodes",
+            "3",
+        ]
+    )
+    assert np.isfinite(result["loss"]) and result["loss"] > 0
+    assert all(0.0 <= result[key] <= 1.0 for key in ("glance", "ppo", "random"))
+    calls = result["model"].calls
+    # two evaluations of 3 episodes with 4 focus steps each went through the user's model
+    assert calls["focus"] >= 2 * 3 * 4 and calls["glance"] >= 2 * 3 and calls["step_flops"] >= 1
+
+
+def test_custom_algorithm_learns_with_reinforce():
+    module = load("examples/custom_algorithm.py")
+    argv = ["--iterations", "3", "--num-envs", "8", "--eval-episodes", "8"]
+    argv += ["--env", "GlanceFocus-ClutteredMNIST-v0"]
+    torch.manual_seed(0)
+    untrained = module.Policy(256, std=0.15)  # the script seeds torch the same way
+    result = module.main([*argv, "--seed", "0"])
+    assert len(result["loss"]) == 3 and np.isfinite(result["loss"]).all()
+    assert all(-1.0 <= r <= 1.0 for r in result["return"])  # a gain in probability
+    assert 0.0 <= result["accuracy"] <= 1.0
+    trained = result["policy"].state_dict()
+    assert any(not torch.equal(v, trained[k]) for k, v in untrained.state_dict().items())
+    rewards = torch.tensor([[0.1, 0.2], [0.3, -0.1]])
+    np.testing.assert_allclose(
+        module.returns_to_go(rewards, 0.5), [[0.25, 0.15], [0.3, -0.1]], rtol=1e-6
+    )
 
 
 def test_soak_reports_speed_and_memory_per_window(tmp_path):
