@@ -102,8 +102,8 @@ def check_official_layout_loads(model, variant: str, prefixed: bool) -> None:
     ("name", "variant", "prefixed"),
     [
         ("gf-mobilenetv3-large-p96", "release", True),
-        ("gf-mobilenetv3-large-p96", "training", False),
-        ("gf-regnety600mf-p96", "release", False),
+        pytest.param("gf-mobilenetv3-large-p96", "training", False, marks=pytest.mark.slow),
+        pytest.param("gf-regnety600mf-p96", "release", False, marks=pytest.mark.slow),
         ("gf-regnety600mf-p96", "training", True),
     ],
 )

@@ -19,6 +19,16 @@ from tests.classifiers.test_gfnet_import import VARIANTS, check_official_layout_
 from tests.single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 NAMES = sorted(MODEL_SPECS)
+# the default run builds one model per family and head; the larger siblings run with -m slow
+SLOW = {
+    "gf-densenet169-p96",
+    "gf-densenet201-p96",
+    "gf-resnet50-p128",
+    "gf-efficientnetb3-p144",
+    "gf-mobilenetv3-large125-p128",
+    "gf-regnety1.6gf-p96",
+}
+PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES]
 
 
 def test_every_released_model_is_registered():
@@ -27,7 +37,7 @@ def test_every_released_model_is_registered():
     assert {"gf-efficientnetb2-p128", "gf-efficientnetb3-p144", "gf-regnety1.6gf-p96"} <= set(NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", PARAMS)
 def test_glance_and_focus_shapes_and_flops(name):
     spec, patch = MODEL_SPECS[name]
     torch.manual_seed(0)
