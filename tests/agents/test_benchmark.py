@@ -44,6 +44,11 @@ def test_benchmark_writes_results_and_plots(tmp_path, capsys):
         and not results["agents"]["random"]["upper_bound"]
     )
     full = results["full_resolution"]
+    for agent in results["agents"].values():  # early exit's cost of matching full resolution
+        match = agent["mflops_to_match_full_resolution"]
+        reached = [p for p in agent["budget_curve"] if p["accuracy"] >= full["accuracy"]]
+        assert (match is None) == (not reached)
+        assert match is None or match == min(p["mflops"] for p in reached)
     assert (
         0 <= full["accuracy"] <= 1
         and full["mflops"] > results["agents"]["random"]["mflops_per_step"][0]
