@@ -30,6 +30,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.evaluation import evaluate_policy
+from agents.model_files import safe_custom_objects
 from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
 from classifiers.flags import add_dataclass_arguments, field_docs
@@ -246,10 +247,21 @@ def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(algo: str, path: str | os.PathLike, **kwargs: Any) -> BaseAlgorithm:
-    """Reload a saved agent with its algorithm's own ``load``."""
+def load_model(
+    algo: str, path: str | os.PathLike, *, trusted: bool = False, **kwargs: Any
+) -> BaseAlgorithm:
+    """Reload a saved agent with its algorithm's own ``load``.
+
+    Unless ``trusted``, the pickled parts of the file are read with an allowlist
+    (:func:`agents.model_files.safe_custom_objects`), so a file from elsewhere cannot run code;
+    ``trusted=True`` lets SB3 unpickle them as they are (files you made yourself).
+    """
     if algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no saved agent at {str(path)!r}; pass the model.zip of a run")
+    if not trusted:
+        kwargs["custom_objects"] = {**safe_custom_objects(path), **kwargs.get("custom_objects", {})}
     return ALGORITHMS[algo].load(path, **kwargs)
 
 

@@ -1,0 +1,130 @@
+"""Reading saved agents (Stable-Baselines3 ``.zip`` files) without running code from the file.
+
+SB3 stores tensors as ``.pth`` entries, which it reads with ``torch.load(weights_only=True)``, and
+everything else (spaces, schedules, the policy class and its keyword arguments) as cloudpickle
+blobs inside the ``data`` entry, which ``Algorithm.load`` would unpickle as they are: a file from
+the internet could run any code. :func:`safe_custom_objects` unpickles those blobs itself with an
+unpickler that resolves only an allowlist of harmless globals (spaces, policies, feature
+extractors, buffers, schedules, SB3's setting types, activations, optimisers and numpy's
+array/RNG reconstructors)
+and hands the results to SB3 as ``custom_objects``, so SB3 unpickles nothing. A blob that needs
+anything else is refused with :class:`UnsafeModelError`, naming the global.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import os
+import pickle
+import zipfile
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.buffers import BaseBuffer
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+# Callables the numpy, collections and RNG pickles of SB3's data need, by exact name.
+_SAFE_FUNCTIONS = {
+    ("collections", "deque"),
+    ("collections", "OrderedDict"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    *(
+        (f"numpy.{core}.{module}", name)
+        for core in ("core", "_core")
+        for module, name in (
+            ("numeric", "_frombuffer"),
+            ("multiarray", "scalar"),
+            ("multiarray", "_reconstruct"),
+        )
+    ),
+}
+# Modules whose classes may be named, and the base classes those classes must have.
+_SAFE_MODULES = (
+    "stable_baselines3.",
+    "sb3_contrib.",
+    "gymnasium.spaces.",
+    "agents.",
+    "torch.nn.modules.activation",
+    "torch.optim.",
+    "numpy.random.",
+)
+_SAFE_BASES = (
+    gym.spaces.Space,
+    BasePolicy,
+    BaseFeaturesExtractor,
+    BaseBuffer,
+    torch.nn.Module,
+    torch.optim.Optimizer,
+    np.random.BitGenerator,
+    np.random.SeedSequence,
+)
+# Plain value types of SB3's own settings, by exact name.
+_SB3_VALUES = {
+    ("stable_baselines3.common.utils", name)
+    for name in ("ConstantSchedule", "FloatSchedule", "LinearSchedule")
+} | {
+    ("stable_baselines3.common.type_aliases", "TrainFreq"),
+    ("stable_baselines3.common.type_aliases", "TrainFrequencyUnit"),
+    ("stable_baselines3.common.noise", "NormalActionNoise"),
+    ("stable_baselines3.common.noise", "OrnsteinUhlenbeckActionNoise"),
+}
+
+
+class UnsafeModelError(pickle.UnpicklingError):
+    """A saved agent needs code outside the allowlist to be unpickled."""
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, source: str, key: str):
+        super().__init__(io.BytesIO(data))
+        self.source, self.key = source, key
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_FUNCTIONS:
+            return super().find_class(module, name)
+        if (module + ".").startswith(_SAFE_MODULES) and "." not in name:
+            value = getattr(importlib.import_module(module), name, None)
+            known = (module, name) in _SB3_VALUES
+            if known or (isinstance(value, type) and issubclass(value, _SAFE_BASES)):
+                return value
+        raise UnsafeModelError(
+            f"{self.source}: entry {self.key!r} wants {module}.{name}, which a saved agent has no "
+            "reason to need; it was not loaded. If you made this file yourself or trust its "
+            "source, load it with trusted=True"
+        )
+
+
+def safe_custom_objects(path: str | os.PathLike) -> dict[str, Any]:
+    """Unpickle every cloudpickled entry of a saved agent with the allowlist; the result is
+    meant for ``Algorithm.load(path, custom_objects=...)``.
+
+    Raises:
+        UnsafeModelError: an entry names a global outside the allowlist.
+        ValueError: the file is not an SB3 model archive.
+    """
+    source = os.fspath(path)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{source!r} is not a saved Stable-Baselines3 agent (a .zip with a 'data' entry): "
+            f"{error}"
+        ) from error
+    objects = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and ":serialized:" in value:
+            blob = base64.b64decode(value[":serialized:"].encode())
+            objects[key] = _AllowlistUnpickler(blob, source, key).load()
+    return objects
