@@ -35,3 +35,20 @@ def tiny_gf(image_size: int = 60, patch: int = 28, glance: int = 16, seed: int =
         backbone_kwargs={"widths": (8, 16), "embed_dim": 32},
     )
     return GFModel(config).eval()
+
+
+def tiny_ppo_config(out, env: str = "GlanceFocus-ClutteredMNIST-v0", **overrides):
+    """An ``AgentConfig`` for a PPO run of a few seconds (tiny nets, one short rollout)."""
+    from agents.train import AgentConfig
+
+    settings = {
+        "env": env,
+        "timesteps": 64,
+        "num_envs": 4,
+        "eval_images": 4,
+        "features_dim": 16,
+        "hp": {"n_steps": 8, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}},
+        "out": str(out),
+        "progress": False,
+    }
+    return AgentConfig(**{**settings, **overrides})

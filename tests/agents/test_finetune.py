@@ -7,9 +7,10 @@ import torch
 
 from agents.cli import main
 from agents.finetune import FinetuneConfig, FinetuneTrainer, finetune, policy_env_kwargs
-from agents.train import AgentConfig, train_agent
+from agents.train import train_agent
 from classifiers.checkpoint import load_file
 from gf_env.rollout import rollout_locations
+from tests.helpers import tiny_ppo_config
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
 
@@ -17,18 +18,7 @@ ENV = "GlanceFocus-ClutteredMNIST-v0"
 @pytest.fixture(scope="module")
 def policy_path(tmp_path_factory):
     out = tmp_path_factory.mktemp("policy")
-    config = AgentConfig(
-        env=ENV,
-        timesteps=128,
-        num_envs=8,
-        eval_images=8,
-        features_dim=16,
-        observation="dict",
-        hp={"n_steps": 8, "batch_size": 32, "n_epochs": 1, "policy_kwargs": {"net_arch": [16]}},
-        out=str(out),
-        progress=False,
-    )
-    train_agent(config)
+    train_agent(tiny_ppo_config(out, ENV, timesteps=128, num_envs=8))
     return out / "model.zip"
 
 

@@ -8,6 +8,7 @@ import torch
 from agents import evaluate_policy
 from agents.train import ALGORITHMS, AgentConfig, _parse_hyperparams, load_model, main, train_agent
 from gf_env.sb3 import make_sb3_vec_env
+from tests.helpers import tiny_ppo_config
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
 TINY = {
@@ -82,16 +83,7 @@ def test_cli_with_periodic_evaluation(tmp_path, capsys):
 
 def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
     def actions(run: str) -> np.ndarray:
-        config = AgentConfig(
-            env=ENV,
-            timesteps=64,
-            num_envs=4,
-            eval_images=4,
-            features_dim=16,
-            hp={**TINY["ppo"], "policy_kwargs": {"net_arch": [16]}},
-            out=str(tmp_path / run),
-            progress=False,
-        )
+        config = tiny_ppo_config(tmp_path / run)
         model, _ = train_agent(config)
         venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_kwargs)
         return model.predict(venv.reset(), deterministic=True)[0]
@@ -102,16 +94,7 @@ def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
 
 
 def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
-    config = AgentConfig(
-        env=ENV,
-        timesteps=32,
-        num_envs=4,
-        eval_images=4,
-        features_dim=16,
-        hp={**TINY["ppo"], "policy_kwargs": {"net_arch": [16]}},
-        out=str(tmp_path),
-        progress=False,
-    )
+    config = tiny_ppo_config(tmp_path, timesteps=32)
     model, summary = train_agent(config)
     reused, same = train_agent(dataclasses.replace(config, progress=True), reuse=True)
     assert same == summary and reused.num_timesteps == model.num_timesteps
