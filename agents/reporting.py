@@ -8,15 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from classifiers.checkpoint import atomic_write
+
 
 def write_json(data: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-    return path
+    """Write ``data`` as JSON to ``path`` atomically (temporary file, sync, rename)."""
+    text = json.dumps(data, indent=2).encode()
+    return atomic_write(path, lambda handle: handle.write(text))
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

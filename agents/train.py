@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from agents.evaluation import evaluate_policy
 from agents.model_files import safe_custom_objects
 from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
+from classifiers.checkpoint import atomic_write
 from classifiers.flags import add_dataclass_arguments, field_docs
 from gf_env.sb3 import make_sb3_vec_env
 
@@ -233,18 +233,8 @@ def finished_run(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]] | 
 
 
 def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
-    """``model.save`` to a temporary file, then rename: a crash never leaves half a model."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".zip", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``model.save`` atomically (temporary file, sync, rename): a crash never leaves half a model."""
+    return atomic_write(path, model.save)
 
 
 def load_model(
