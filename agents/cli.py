@@ -16,7 +16,7 @@ from agents import train as train_module
 from agents.baselines import BASELINES, make_baseline
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
-from agents.train import ALGORITHMS, load_model
+from agents.train import ALGORITHMS, load_agent
 from agents.visualize import VisualizeConfig, visualize
 from classifiers.flags import add_dataclass_arguments
 
@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.agent in ALGORITHMS:
         if not args.model:
             parser.error(f"--model PATH is needed to evaluate a learned {args.agent!r} agent")
-        policy = load_model(args.agent, args.model)
-        env_kwargs = {"action_type": "grid"} if args.agent in train_module.GRID_ONLY else {}
+        policy, env_kwargs = load_agent(args.agent, args.model)
     elif args.agent in BASELINES:
         policy, env_kwargs = make_baseline(args.agent, args.max_focus_steps), {}
     else:

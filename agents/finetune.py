@@ -18,7 +18,6 @@ The exported weights plug into the environments with ``checkpoint=``::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.train import ALGORITHMS, load_model
+from agents.train import ALGORITHMS, load_model, policy_env_kwargs
 from classifiers.flags import add_dataclass_arguments
 from classifiers.train import TrainConfig, Trainer, evaluate
 from gf_env.rollout import rollout_locations
@@ -78,17 +76,6 @@ class FinetuneConfig(TrainConfig):
         if self.export is None:
             self.export = str(Path(self.out) / "classifier.pt")
         super().__post_init__()
-
-
-def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:
-    """The env arguments a saved policy was trained with, read off its spaces."""
-    kwargs: dict[str, Any] = {
-        "observation": "dict" if isinstance(policy.observation_space, gym.spaces.Dict) else "hidden"
-    }
-    if isinstance(policy.action_space, gym.spaces.Discrete):
-        kwargs["action_type"] = "grid"
-        kwargs["grid_size"] = math.isqrt(int(policy.action_space.n))
-    return kwargs
 
 
 class FinetuneTrainer(Trainer):

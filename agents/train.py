@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -253,6 +254,23 @@ def load_model(
     if not trusted:
         kwargs["custom_objects"] = {**safe_custom_objects(path), **kwargs.get("custom_objects", {})}
     return ALGORITHMS[algo].load(path, **kwargs)
+
+
+def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:
+    """The env arguments a saved policy was trained with, read off its spaces."""
+    kwargs: dict[str, Any] = {
+        "observation": "dict" if isinstance(policy.observation_space, gym.spaces.Dict) else "hidden"
+    }
+    if isinstance(policy.action_space, gym.spaces.Discrete):
+        kwargs["action_type"] = "grid"
+        kwargs["grid_size"] = math.isqrt(int(policy.action_space.n))
+    return kwargs
+
+
+def load_agent(algo: str, path: str | os.PathLike) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """A saved agent (:func:`load_model`) and the env arguments it was trained with."""
+    policy = load_model(algo, path)
+    return policy, policy_env_kwargs(policy)
 
 
 def _policy_name(algo: str, observation_space: gym.Space) -> str:

@@ -22,7 +22,7 @@ import torch
 
 from agents.baselines import BASELINES, make_baseline
 from agents.evaluation import EvalResult, Policy, evaluate_policy
-from agents.train import ALGORITHMS, GRID_ONLY, load_model
+from agents.train import ALGORITHMS, load_agent
 from classifiers.ops import patch_corners
 from gf_env.config import to_locations
 from gf_env.rendering import patch_tags, step_colors
@@ -157,7 +157,7 @@ def load_policy(
         max_steps = gym.spec(env_id).kwargs.get("max_focus_steps", 4)
         return make_baseline(agent, max_steps, seed=seed), {}
     if agent in ALGORITHMS and model:
-        return load_model(agent, model), ({"action_type": "grid"} if agent in GRID_ONLY else {})
+        return load_agent(agent, model)
     raise ValueError(
         f"agent {agent!r} with model {model!r}: pass a baseline {sorted(BASELINES)}, or an "
         f"algorithm {sorted(ALGORITHMS)} with the path of its saved model"

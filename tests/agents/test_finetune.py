@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agents.cli import main
-from agents.finetune import FinetuneConfig, FinetuneTrainer, finetune, policy_env_kwargs
-from agents.train import train_agent
+from agents.finetune import FinetuneConfig, FinetuneTrainer, finetune
+from agents.train import policy_env_kwargs, train_agent
 from classifiers.checkpoint import load_file
 from gf_env.rollout import rollout_locations
 from tests.helpers import tiny_ppo_config
@@ -112,6 +112,14 @@ def test_policy_env_kwargs_read_off_the_saved_spaces(policy_path):
     from agents.train import load_model
 
     assert policy_env_kwargs(load_model("ppo", policy_path)) == {"observation": "dict"}
+
+
+def test_cli_evaluates_and_visualizes_a_saved_dict_observation_agent(policy_path, tmp_path, capsys):
+    argv = ["--env", ENV, "--agent", "ppo", "--model", str(policy_path), "--test-images", "8"]
+    assert main(["evaluate", *argv]) == 0
+    assert "step 4: accuracy" in capsys.readouterr().out
+    assert main(["visualize", *argv, "--n", "4", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "examples.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_finetune_config_errors(policy_path, tmp_path):

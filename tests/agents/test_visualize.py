@@ -48,7 +48,7 @@ def test_learned_agent_from_its_saved_zip(tmp_path):
         env=ENV, agent="ppo", model=str(tmp_path / "model.zip"), n=2, test_images=4
     )
     policy, env_kwargs = load_policy(config.agent, config.model, config.env)
-    assert isinstance(policy, PPO) and env_kwargs == {}
+    assert isinstance(policy, PPO) and env_kwargs == {"observation": "hidden"}  # read off the file
     recording = record(policy, ENV, images=4, keep=2, num_envs=4)
     assert recording.corners.shape == (4, 4, 2)
     assert ((recording.corners >= 0) & (recording.corners <= 60 - 28)).all()
