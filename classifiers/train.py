@@ -219,11 +219,18 @@ def evaluate(
             )
         else:
             locations = locate(images, labels, boxes, rng)
-        steps = model.unroll(images, torch.from_numpy(locations).to(device))
-        for t, (logits, _) in enumerate(steps):
-            correct[t] += (logits.argmax(1).cpu() == labels).sum().item()
+        correct += step_correct(model, images, labels, torch.from_numpy(locations).to(device))
     model.train(was_training)
     return (correct / len(data)).tolist()
+
+
+def step_correct(
+    model: GFModel, images: torch.Tensor, labels: torch.Tensor, locations: torch.Tensor
+) -> np.ndarray:
+    """How many of a batch the model gets right after each step (glance first) when it focuses at
+    ``locations``."""
+    steps = model.unroll(images, locations)
+    return np.array([(logits.argmax(1).cpu() == labels).sum().item() for logits, _ in steps])
 
 
 def init_distributed(device: str) -> tuple[int, int, torch.device]:
@@ -521,9 +528,8 @@ class Trainer:
         for b, (images, labels) in enumerate(loader):
             rng = np.random.default_rng([seed, self.rank, b])
             locations = torch.from_numpy(rng.random((len(labels), focus_steps, 2)))
-            steps = model.unroll(images.to(self.device), locations.to(self.device))
-            for t, (logits, _) in enumerate(steps):
-                counts[t] += (logits.argmax(1).cpu() == labels).sum().item()
+            correct = step_correct(model, images.to(self.device), labels, locations.to(self.device))
+            counts[:-1] += torch.from_numpy(correct).to(counts)
             counts[-1] += len(labels)
         if self.world_size > 1:
             dist.all_reduce(counts)
