@@ -9,6 +9,15 @@ extractors, buffers, schedules, SB3's setting types, activations, optimisers and
 array/RNG reconstructors)
 and hands the results to SB3 as ``custom_objects``, so SB3 unpickles nothing. A blob that needs
 anything else is refused with :class:`UnsafeModelError`, naming the global.
+
+The plain (JSON) entries of ``data`` are vetted too. ``Algorithm.load`` copies every one of them
+onto the model and, with no ``env`` argument, hands ``data["env"]`` to ``gym.make``, which imports
+the module named before a colon (``"evilmod:Nope-v0"`` runs ``evilmod``). SB3 never saves ``env``,
+so it is overridden with ``None``. The other plain entries SB3 reads are numbers, strings it looks
+up in fixed tables (policy aliases, train-frequency units, ``"auto"``) or keyword dicts passed to
+classes the allowlist vetted; none of them names code. The ``.pth`` members name the attributes
+their weights are loaded into (``policy.pth`` into ``model.policy``); only public attribute paths
+are accepted.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import io
 import json
 import os
 import pickle
+import re
 import zipfile
 from typing import Any
 
@@ -81,6 +91,13 @@ _SB3_VALUES = {
 }
 
 
+# Entries SB3 leaves out of every saved agent that ``Algorithm.load`` would act on, and the value
+# that makes it ignore them (``env`` would go to ``gym.make``).
+_NEVER_SAVED = {"env": None}
+# A ``.pth`` member's name minus the suffix is an attribute path on the model; public names only.
+_PARAMETER_FILE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*\.pth")
+
+
 class UnsafeModelError(pickle.UnpicklingError):
     """A saved agent needs code outside the allowlist to be unpickled."""
 
@@ -106,23 +123,38 @@ class _AllowlistUnpickler(pickle.Unpickler):
 
 
 def safe_custom_objects(path: str | os.PathLike) -> dict[str, Any]:
-    """Unpickle every cloudpickled entry of a saved agent with the allowlist; the result is
-    meant for ``Algorithm.load(path, custom_objects=...)``.
+    """Unpickle every cloudpickled entry of a saved agent with the allowlist and neutralise the
+    plain entries SB3 would act on; the result is meant for
+    ``Algorithm.load(path, custom_objects=...)``.
+
+    Args:
+        path: the saved agent (``model.zip``).
 
     Raises:
         UnsafeModelError: an entry names a global outside the allowlist.
-        ValueError: the file is not an SB3 model archive.
+        ValueError: the file is not an SB3 model archive, or a ``.pth`` member's name is not a
+            public attribute path.
     """
     source = os.fspath(path)
     try:
         with zipfile.ZipFile(source) as archive:
+            names = archive.namelist()
             data = json.loads(archive.read("data"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
         raise ValueError(
             f"{source!r} is not a saved Stable-Baselines3 agent (a .zip with a 'data' entry): "
             f"{error}"
         ) from error
-    objects = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{source!r}: its 'data' entry holds a {type(data).__name__}, not a dict")
+    for name in names:
+        if name.endswith(".pth") and not _PARAMETER_FILE.fullmatch(name):
+            raise ValueError(
+                f"{source!r}: member {name!r} would make SB3 load weights into an attribute that "
+                "is not a public attribute path of the model, which is not one of the parameter "
+                "files SB3 writes (such as 'policy.pth'); the file was not loaded"
+            )
+    objects: dict[str, Any] = {key: value for key, value in _NEVER_SAVED.items() if key in data}
     for key, value in data.items():
         if isinstance(value, dict) and ":serialized:" in value:
             blob = base64.b64decode(value[":serialized:"].encode())

@@ -1,0 +1,65 @@
+"""A saved agent from elsewhere cannot make the loader import, construct or call anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from agents import cli
+from agents.train import load_agent, load_model, make_agent, save_model
+from tests.helpers import tiny_ppo_config
+
+ENV = "GlanceFocus-ClutteredMNIST-v0"
+
+
+@pytest.fixture(scope="module")
+def saved_agent(tmp_path_factory) -> Path:
+    """A real (untrained) PPO agent for the tiny env, saved as SB3 saves it."""
+    out = tmp_path_factory.mktemp("agent")
+    return save_model(make_agent(tiny_ppo_config(out, env=ENV)), out / "model.zip")
+
+
+def rewrite(source: Path, target: Path, edit_data=None, extra: dict[str, bytes] | None = None):
+    """Copy an agent zip, passing its ``data`` dict through ``edit_data`` and adding members."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            content = old.read(info)
+            if info.filename == "data" and edit_data is not None:
+                content = json.dumps(edit_data(json.loads(content))).encode()
+            new.writestr(info, content)
+        for name, content in (extra or {}).items():
+            new.writestr(name, content)
+    return target
+
+
+@pytest.fixture
+def evil_module(tmp_path, monkeypatch) -> Path:
+    """A module ``evilmod`` on ``sys.path`` whose import writes a marker file."""
+    marker = tmp_path / "marker"
+    (tmp_path / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield marker
+    sys.modules.pop("evilmod", None)
+
+
+def test_a_plain_env_entry_runs_nothing(saved_agent, tmp_path, evil_module, capsys):
+    path = rewrite(saved_agent, tmp_path / "x.zip", lambda data: {**data, "env": "evilmod:Nope-v0"})
+    assert load_model("ppo", path).get_env() is None
+    policy, env_kwargs = load_agent("ppo", path)
+    assert policy.get_env() is None and env_kwargs == {"observation": "dict"}
+    assert cli.main(["evaluate", "--agent", "ppo", "--model", str(path), "--env", ENV,
+                     "--test-images", "2", "--max-focus-steps", "1"]) == 0  # fmt: skip
+    assert "step 1: accuracy" in capsys.readouterr().out
+    assert not evil_module.exists() and "evilmod" not in sys.modules
+
+
+def test_parameter_files_must_name_public_attributes(saved_agent, tmp_path):
+    with zipfile.ZipFile(saved_agent) as archive:
+        policy = archive.read("policy.pth")
+    path = rewrite(saved_agent, tmp_path / "x.zip", extra={"policy.__class__.pth": policy})
+    with pytest.raises(ValueError, match=r"'policy\.__class__\.pth'.*not one of the parameter"):
+        load_model("ppo", path)
