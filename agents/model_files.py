@@ -4,7 +4,7 @@ SB3 stores tensors as ``.pth`` entries, which it reads with ``torch.load(weights
 everything else (spaces, schedules, the policy class and its keyword arguments) as cloudpickle
 blobs inside the ``data`` entry, which ``Algorithm.load`` would unpickle as they are: a file from
 the internet could run any code. :func:`safe_custom_objects` unpickles those blobs itself with an
-unpickler that resolves only an allowlist of harmless globals (spaces, policies, feature
+unpickler that resolves only an allowlist of harmless globals, from modules already imported (spaces, policies, feature
 extractors, buffers, schedules, SB3's setting types, activations, optimisers and numpy's
 array/RNG reconstructors)
 and hands the results to SB3 as ``custom_objects``, so SB3 unpickles nothing. A blob that needs
@@ -23,12 +23,12 @@ are accepted.
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import json
 import os
 import pickle
 import re
+import sys
 import zipfile
 from typing import Any
 
@@ -111,7 +111,9 @@ class _AllowlistUnpickler(pickle.Unpickler):
         if (module, name) in _SAFE_FUNCTIONS:
             return super().find_class(module, name)
         if (module + ".").startswith(_SAFE_MODULES) and "." not in name:
-            value = getattr(importlib.import_module(module), name, None)
+            # Only modules the program has already imported: importing one by a name from the file
+            # would run it (``agents.__main__`` is the CLI) before its class could be checked.
+            value = getattr(sys.modules.get(module), name, None)
             known = (module, name) in _SB3_VALUES
             if known or (isinstance(value, type) and issubclass(value, _SAFE_BASES)):
                 return value

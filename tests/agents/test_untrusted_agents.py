@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from agents import cli
+from agents.model_files import UnsafeModelError, safe_custom_objects
 from agents.train import load_agent, load_model, make_agent, save_model
+from tests.agents.test_model_files import _fake_agent
 from tests.helpers import tiny_ppo_config
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
@@ -63,3 +65,19 @@ def test_parameter_files_must_name_public_attributes(saved_agent, tmp_path):
     path = rewrite(saved_agent, tmp_path / "x.zip", extra={"policy.__class__.pth": policy})
     with pytest.raises(ValueError, match=r"'policy\.__class__\.pth'.*not one of the parameter"):
         load_model("ppo", path)
+
+
+def test_a_global_under_an_allowed_package_is_checked_before_any_import(tmp_path, monkeypatch):
+    import agents
+
+    marker = tmp_path / "marker"
+    (tmp_path / "side_effect.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nclass Policy: pass\n"
+    )
+    monkeypatch.setattr(agents, "__path__", [*agents.__path__, str(tmp_path)])
+    blob = b"\x80\x02cagents.side_effect\nPolicy\n)\x81."  # Policy.__new__(Policy)
+    path = tmp_path / "agent.zip"
+    _fake_agent(path, blob)
+    with pytest.raises(UnsafeModelError, match=r"wants agents\.side_effect\.Policy"):
+        safe_custom_objects(path)
+    assert not marker.exists() and "agents.side_effect" not in sys.modules
