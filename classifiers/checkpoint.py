@@ -10,11 +10,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 from torch import nn
 
 FORMAT = "glance-focus-classifier"
 FORMAT_VERSION = 1
+
+
+# numpy's reconstructors of arrays and scalars (released GFNet files may keep FLOPs tables and
+# thresholds as numpy values), under numpy 1's and numpy 2's module names, and the dtype classes of
+# booleans and numbers (their state is set after construction). They rebuild plain numbers from
+# bytes; no object, string or structured dtype is allowed.
+_NUMPY_GLOBALS = [
+    np.ndarray,
+    np.dtype,
+    *{type(np.dtype(code)) for code in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]},
+    *(
+        (function, f"numpy.{core}.multiarray.{name}")
+        for function, name in (
+            (np.empty(0).__reduce__()[0], "_reconstruct"),
+            (np.float64(0).__reduce__()[0], "scalar"),
+        )
+        for core in ("core", "_core")
+    ),
+]
+# torch's two refusals of a global: not allowlisted, or from a blocked module (os, subprocess...).
+_REFUSED_GLOBAL = re.compile(
+    r"Unsupported global: GLOBAL (\S+)|unsupported GLOBAL (\S+) whose module"
+)
 
 
 class CheckpointError(ValueError):
@@ -51,7 +75,17 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file safely; only tensors and plain containers are accepted."""
+    """Read a checkpoint file safely; only tensors, plain containers and numpy numbers/arrays are
+    accepted (``torch.load(weights_only=True)`` with numpy's reconstructors allowed for this load).
+
+    Args:
+        path: the checkpoint file.
+        map_location: where to put the tensors.
+
+    Raises:
+        CheckpointError: the file is damaged, holds something other than a dict, or needs code
+            to be rebuilt (the message names the global).
+    """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
@@ -65,14 +99,16 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
             "re-export or re-download it"
         )
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        unsafe = _REFUSED_GLOBAL.search(str(exc))
         if isinstance(exc, pickle.UnpicklingError) and unsafe:
             raise CheckpointError(
-                f"refused to load {str(path)!r}: it holds a {unsafe.group(1)} object that only "
-                "arbitrary code could rebuild (torch.load(weights_only=True) refuses it), which is "
-                "unsafe for files from elsewhere. Re-save it as a dict of tensors."
+                f"refused to load {str(path)!r}: it holds a {unsafe.group(1) or unsafe.group(2)} "
+                "object that only arbitrary code could rebuild (torch.load(weights_only=True) "
+                "refuses it), which is unsafe for files from elsewhere. Re-save it as a dict of "
+                "tensors."
             ) from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
         detail = detail.group(1) if detail else (str(exc).splitlines() or [""])[0]

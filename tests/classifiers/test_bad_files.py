@@ -2,6 +2,10 @@
 
 (The malicious-pickle test lives in test_registry.py.)"""
 
+import io
+import os
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +127,53 @@ def test_unsafe_pickle_is_refused_naming_the_global_and_truncation_is_not_blamed
     (tmp_path / "cut.pt").write_bytes((tmp_path / "evil.pt").read_bytes()[:1])
     with pytest.raises(CheckpointError, match=r"truncated or corrupt\?\): UnpicklingError: Unsupp"):
         load_file(tmp_path / "cut.pt")
+
+
+class _RunsAShellCommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_an_os_system_pickle_is_refused_naming_the_global(tmp_path, zipped):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pt"
+    torch.save({"x": _RunsAShellCommand(marker)}, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(CheckpointError, match=r"refused to load .*holds a posix\.system object"):
+        load_file(path)
+    assert not marker.exists()
+
+
+def _release_file(path, numpy_core: str):
+    """A file in the official release's layout (legacy torch format) whose FLOPs tables and
+    thresholds are numpy values, as written under numpy 1 (``numpy.core``) or 2 (``numpy._core``).
+    """
+    meta = {
+        "model_name": "resnet50",
+        "patch_size": 96,
+        "flops": np.array([1.5e8, 2.5e8]),
+        "model_flops": np.float64(1.25e8),
+        "policy_flops": np.float32(3.5e6),
+        "dynamic_threshold": np.linspace(0.5, 1.0, 6).reshape(2, 3),
+        "steps": np.int64(5),
+    }
+    buffer = io.BytesIO()
+    torch.save({**meta, "fc": {"w": torch.ones(2)}}, buffer, _use_new_zipfile_serialization=False)
+    blob = buffer.getvalue()
+    assert blob.count(b"numpy._core.multiarray") >= 2
+    path.write_bytes(blob.replace(b"numpy._core.multiarray", f"{numpy_core}.multiarray".encode()))
+    return meta
+
+
+@pytest.mark.parametrize("numpy_core", ["numpy.core", "numpy._core"])
+def test_release_files_with_numpy_values_load(tmp_path, numpy_core):
+    meta = _release_file(tmp_path / "release.pth.tar", numpy_core)
+    data = load_file(tmp_path / "release.pth.tar")
+    for key, value in meta.items():
+        assert type(data[key]) is type(value) and np.array_equal(data[key], value), key
+    assert torch.equal(data["fc"]["w"], torch.ones(2))
+    with pytest.raises(pickle.UnpicklingError, match="numpy"):  # allowed for load_file only
+        torch.load(tmp_path / "release.pth.tar", weights_only=True)
