@@ -39,6 +39,8 @@ from stable_baselines3.common.buffers import BaseBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from classifiers.checkpoint import check_member_sizes
+
 # Callables the numpy, collections and RNG pickles of SB3's data need, by exact name.
 _SAFE_FUNCTIONS = {
     ("collections", "deque"),
@@ -94,6 +96,8 @@ _SB3_VALUES = {
 # Entries SB3 leaves out of every saved agent that ``Algorithm.load`` would act on, and the value
 # that makes it ignore them (``env`` would go to ``gym.make``).
 _NEVER_SAVED = {"env": None}
+# The members of an SB3 zip that hold text (JSON, version strings, system info).
+_TEXT_MEMBERS = frozenset({"data", "_stable_baselines3_version", "system_info.txt"})
 # A ``.pth`` member's name minus the suffix is an attribute path on the model; public names only.
 _PARAMETER_FILE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*\.pth")
 
@@ -134,12 +138,14 @@ def safe_custom_objects(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         UnsafeModelError: an entry names a global outside the allowlist.
+        CheckpointError: a member would inflate beyond its cap (a ``ValueError``).
         ValueError: the file is not an SB3 model archive, or a ``.pth`` member's name is not a
             public attribute path.
     """
     source = os.fspath(path)
     try:
         with zipfile.ZipFile(source) as archive:
+            check_member_sizes(archive, source, text=_TEXT_MEMBERS)
             names = archive.namelist()
             data = json.loads(archive.read("data"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:

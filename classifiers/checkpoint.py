@@ -6,6 +6,7 @@ import os
 import pickle
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,6 +17,14 @@ from torch import nn
 
 FORMAT = "glance-focus-classifier"
 FORMAT_VERSION = 1
+
+# The most bytes one member of a zip file (a torch checkpoint, a saved agent) may inflate to before
+# it is read: a 1 MB file can otherwise unpack to gigabytes. Released GFNet files hold single
+# tensors of up to about 420 MB (a policy's first layer); text members (an agent's ``data``) are
+# kilobytes. The environment variable raises (or lowers) both caps for files you trust.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_TEXT_MEMBER_BYTES = 64 << 20
+MAX_MEMBER_VARIABLE = "GF_MAX_MEMBER_BYTES"
 
 
 # numpy's reconstructors of arrays and scalars (released GFNet files may keep FLOPs tables and
@@ -43,6 +52,41 @@ _REFUSED_GLOBAL = re.compile(
 
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint for the requested model."""
+
+
+def check_member_sizes(
+    archive: zipfile.ZipFile, source: str, text: frozenset[str] = frozenset()
+) -> None:
+    """Refuse a zip archive if a member would inflate beyond its cap, before anything reads it.
+
+    Readers allocate at most the size a member declares (``zipfile`` stops there and then fails
+    its checksum; torch reads into a buffer of that size), so checking the declared sizes bounds
+    the memory any later read takes.
+
+    Args:
+        archive: the open archive.
+        source: the file's name, for the message.
+        text: names of members that hold text, capped at :data:`MAX_TEXT_MEMBER_BYTES` instead of
+            :data:`MAX_MEMBER_BYTES`.
+
+    Raises:
+        CheckpointError: a member is too large; the message names it, its size and the cap.
+    """
+    override = os.environ.get(MAX_MEMBER_VARIABLE)
+    try:
+        custom = int(float(override)) if override else None
+    except ValueError:
+        raise ValueError(
+            f"{MAX_MEMBER_VARIABLE}={override!r} is not a number of bytes (e.g. 4e9)"
+        ) from None
+    for info in archive.infolist():
+        cap = custom or (MAX_TEXT_MEMBER_BYTES if info.filename in text else MAX_MEMBER_BYTES)
+        if info.file_size > cap:
+            raise CheckpointError(
+                f"{source!r}: member {info.filename!r} inflates to {info.file_size:,} bytes, more "
+                f"than the {cap:,} allowed (from {info.compress_size:,} compressed); it was not "
+                f"read. If you trust the file, raise the cap with {MAX_MEMBER_VARIABLE}=BYTES"
+            )
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -83,8 +127,9 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         map_location: where to put the tensors.
 
     Raises:
-        CheckpointError: the file is damaged, holds something other than a dict, or needs code
-            to be rebuilt (the message names the global).
+        CheckpointError: the file is damaged, holds something other than a dict, needs code
+            to be rebuilt (the message names the global) or a member too large to read
+            (:func:`check_member_sizes`).
     """
     path = Path(path)
     if path.is_dir():
@@ -98,6 +143,9 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
             f"checkpoint {str(path)!r} is empty (0 bytes); the write that made it was cut short: "
             "re-export or re-download it"
         )
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            check_member_sizes(archive, str(path))
     try:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):
             data = torch.load(path, map_location=map_location, weights_only=True)

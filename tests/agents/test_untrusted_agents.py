@@ -12,6 +12,7 @@ import pytest
 from agents import cli
 from agents.model_files import UnsafeModelError, safe_custom_objects
 from agents.train import load_agent, load_model, make_agent, save_model
+from classifiers.checkpoint import MAX_TEXT_MEMBER_BYTES, CheckpointError
 from tests.agents.test_model_files import _fake_agent
 from tests.helpers import tiny_ppo_config
 
@@ -26,13 +27,13 @@ def saved_agent(tmp_path_factory) -> Path:
 
 
 def rewrite(source: Path, target: Path, edit_data=None, extra: dict[str, bytes] | None = None):
-    """Copy an agent zip, passing its ``data`` dict through ``edit_data`` and adding members."""
+    """Copy an agent zip (deflated), passing its ``data`` dict through ``edit_data`` and adding members."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
         for info in old.infolist():
             content = old.read(info)
             if info.filename == "data" and edit_data is not None:
                 content = json.dumps(edit_data(json.loads(content))).encode()
-            new.writestr(info, content)
+            new.writestr(info.filename, content, zipfile.ZIP_DEFLATED)
         for name, content in (extra or {}).items():
             new.writestr(name, content)
     return target
@@ -81,3 +82,17 @@ def test_a_global_under_an_allowed_package_is_checked_before_any_import(tmp_path
     with pytest.raises(UnsafeModelError, match=r"wants agents\.side_effect\.Policy"):
         safe_custom_objects(path)
     assert not marker.exists() and "agents.side_effect" not in sys.modules
+
+
+def test_members_that_inflate_beyond_the_cap_are_not_read(saved_agent, tmp_path, monkeypatch):
+    padding = " " * (MAX_TEXT_MEMBER_BYTES + 1)  # a 64 MiB 'data' entry from a 64 KiB file
+    path = rewrite(saved_agent, tmp_path / "bomb.zip", lambda data: {**data, "pad": padding})
+    assert path.stat().st_size < 200_000
+    with pytest.raises(CheckpointError, match=r"member 'data' inflates to 67,1\d\d,\d{3} bytes, more "
+                       r"than the 67,108,864 allowed .*GF_MAX_MEMBER_BYTES=BYTES"):  # fmt: skip
+        load_model("ppo", path)
+    monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "1e9")
+    assert "lr_schedule" in safe_custom_objects(path)  # read once the cap is raised
+    monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "50000")
+    with pytest.raises(CheckpointError, match=r"member 'policy.pth' inflates to [\d,]+ bytes"):
+        load_model("ppo", saved_agent)

@@ -177,3 +177,13 @@ def test_release_files_with_numpy_values_load(tmp_path, numpy_core):
     assert torch.equal(data["fc"]["w"], torch.ones(2))
     with pytest.raises(pickle.UnpicklingError, match="numpy"):  # allowed for load_file only
         torch.load(tmp_path / "release.pth.tar", weights_only=True)
+
+
+def test_zip_members_beyond_the_cap_are_not_read(tmp_path, monkeypatch):
+    path = save_atomic({"w": torch.zeros(1000)}, tmp_path / "big.pt")
+    monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "1000")
+    with pytest.raises(CheckpointError, match=r"member 'archive/data/0' inflates to 4,000 bytes, more "
+                       r"than the 1,000 allowed .*raise the cap with GF_MAX_MEMBER_BYTES"):  # fmt: skip
+        load_file(path)
+    monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "4e3")
+    assert torch.equal(load_file(path)["w"], torch.zeros(1000))
