@@ -44,6 +44,13 @@ _NUMPY_GLOBALS = [
         for core in ("core", "_core")
     ),
 ]
+# What a path that exists but is not a file is, for the message (reading /dev/zero never ends).
+_SPECIAL_FILES = (
+    ("is_char_device", "character device"),
+    ("is_block_device", "block device"),
+    ("is_fifo", "named pipe"),
+    ("is_socket", "socket"),
+)
 # torch's two refusals of a global: not allowlisted, or from a blocked module (os, subprocess...).
 _REFUSED_GLOBAL = re.compile(
     r"Unsupported global: GLOBAL (\S+)|unsupported GLOBAL (\S+) whose module"
@@ -52,6 +59,22 @@ _REFUSED_GLOBAL = re.compile(
 
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint for the requested model."""
+
+
+def inflate_cap(default: int = MAX_MEMBER_BYTES) -> int:
+    """The most bytes a compressed member or file may inflate to: ``default``, unless the
+    environment variable ``GF_MAX_MEMBER_BYTES`` sets another number (``4e9`` is accepted).
+
+    Args:
+        default: the cap when the variable is not set.
+    """
+    override = os.environ.get(MAX_MEMBER_VARIABLE)
+    try:
+        return int(float(override)) if override else default
+    except ValueError:
+        raise ValueError(
+            f"{MAX_MEMBER_VARIABLE}={override!r} is not a number of bytes (e.g. 4e9)"
+        ) from None
 
 
 def check_member_sizes(
@@ -72,15 +95,8 @@ def check_member_sizes(
     Raises:
         CheckpointError: a member is too large; the message names it, its size and the cap.
     """
-    override = os.environ.get(MAX_MEMBER_VARIABLE)
-    try:
-        custom = int(float(override)) if override else None
-    except ValueError:
-        raise ValueError(
-            f"{MAX_MEMBER_VARIABLE}={override!r} is not a number of bytes (e.g. 4e9)"
-        ) from None
     for info in archive.infolist():
-        cap = custom or (MAX_TEXT_MEMBER_BYTES if info.filename in text else MAX_MEMBER_BYTES)
+        cap = inflate_cap(MAX_TEXT_MEMBER_BYTES if info.filename in text else MAX_MEMBER_BYTES)
         if info.file_size > cap:
             raise CheckpointError(
                 f"{source!r}: member {info.filename!r} inflates to {info.file_size:,} bytes, more "
@@ -136,8 +152,16 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         raise IsADirectoryError(
             f"checkpoint {str(path)!r} is a folder; pass the file inside it (e.g. {str(path / 'last.pt')!r})"
         )
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_file():
+        kind = next(
+            (kind for test, kind in _SPECIAL_FILES if getattr(path, test)()), "special file"
+        )
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a regular file (a {kind}); pass a checkpoint file "
+            "saved on disk"
+        )
     if path.stat().st_size == 0:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is empty (0 bytes); the write that made it was cut short: "

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from classifiers.checkpoint import MAX_MEMBER_VARIABLE, inflate_cap
 
 SPLITS = ("train", "test")
 EMBEDDED_TEST_PER_CLASS = 100
@@ -85,21 +89,42 @@ def embedded_split_indices(labels: np.ndarray, split: str, seed: int = 0) -> np.
 
 
 def _read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte IDX file (gzip-compressed if its name ends in ``.gz``), read no further
+    than its header announces and never beyond :func:`classifiers.checkpoint.inflate_cap`."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number {data[:4]!r})")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape))
-    if len(data) - offset != expected:
+    try:
+        with opener(path, "rb") as handle:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[:3] != bytes([0, 0, 0x08]):
+                raise ValueError(
+                    f"{path} is not an unsigned-byte IDX file (bad magic number {magic!r})"
+                )
+            dims = handle.read(4 * magic[3])
+            shape = tuple(int.from_bytes(dims[i : i + 4], "big") for i in range(0, len(dims), 4))
+            expected, cap = math.prod(shape), inflate_cap()
+            if expected > cap:
+                raise ValueError(
+                    f"{path} is corrupt: header says shape {shape} ({expected:,} bytes), more than "
+                    f"the {cap:,} bytes allowed; re-download it (a genuine file this large can be "
+                    f"read with {MAX_MEMBER_VARIABLE}=BYTES)"
+                )
+            data = handle.read(expected + 1)
+    except gzip.BadGzipFile as error:
+        raise ValueError(
+            f"{path} ends in .gz but is not a gzip file ({error}); re-download it, or drop the .gz "
+            "suffix if it holds an uncompressed IDX file"
+        ) from None
+    except (EOFError, zlib.error) as error:
+        raise ValueError(
+            f"{path} ends in .gz but is not a complete gzip file ({error}); re-download it"
+        ) from None
+    if len(dims) != 4 * magic[3] or len(data) != expected:
+        held = "more" if len(data) > expected else len(data)
         raise ValueError(
             f"{path} is truncated or corrupt: header says shape {shape} ({expected} bytes), "
-            f"file holds {len(data) - offset} bytes of data"
+            f"file holds {held} bytes of data"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _find_idx(root: Path, stem: str) -> Path:

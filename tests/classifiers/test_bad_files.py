@@ -2,6 +2,7 @@
 
 (The malicious-pickle test lives in test_registry.py.)"""
 
+import gzip
 import io
 import os
 import pickle
@@ -187,3 +188,27 @@ def test_zip_members_beyond_the_cap_are_not_read(tmp_path, monkeypatch):
         load_file(path)
     monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "4e3")
     assert torch.equal(load_file(path)["w"], torch.zeros(1000))
+
+
+def test_a_checkpoint_that_is_not_a_regular_file_is_named_as_such():
+    with pytest.raises(CheckpointError, match=r"'/dev/zero' is not a regular file \(a character "):
+        create_classifier(NAME, checkpoint="/dev/zero")
+
+
+def test_mnist_files_with_an_impossible_header_or_a_fake_gz(tmp_path):
+    root = _mnist(tmp_path / "a", np.zeros((4, 28, 28), np.uint8), np.arange(4))
+    image_file = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    # 4 dimensions of 2**32 - 1 each: the product overflows int64
+    image_file.write_bytes(bytes([0, 0, 8, 4]) + b"\xff" * 16 + bytes(784 * 4))
+    with pytest.raises(
+        ValueError, match=r"header says shape \(4294967295, 4294967295, .*more than"
+    ):
+        load_folder_digits(root, "test")
+    image_file.unlink()
+    image_file.with_suffix(".gz").write_bytes(b"plain bytes, no gzip")
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.gz ends in .gz but is not a "):
+        load_folder_digits(root, "test")
+    raw = gzip.compress(bytes([0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(3136))
+    image_file.with_suffix(".gz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"ends in .gz but is not a complete gzip file"):
+        load_folder_digits(root, "test")
