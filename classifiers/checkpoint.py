@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -110,6 +111,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
     A crash leaves either the old file or the new one, never a truncated one; concurrent writers
     each get their own temporary file.
+
+    Args:
+        path: the file to write.
+        write: writes the contents to the open binary handle it is given.
+
+    Raises:
+        OSError: the disk is full (``errno.ENOSPC``/``EDQUOT``); the message names the path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,10 +131,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        full = _disk_full(error)
+        if full is None:
+            raise
+        raise OSError(
+            full.errno,
+            f"no space left on the disk that holds {str(path.parent)!r} while writing "
+            f"{str(path)!r} ({full.strerror}); the old {path.name} is kept (if there was one). "
+            "Free some space or write elsewhere",
+        ) from error
     return path
+
+
+def _disk_full(error: BaseException) -> OSError | None:
+    """The "disk full" error behind ``error``: torch reports a failed write as "[enforce fail at
+    inline_container.cc] unexpected pos" with the ``OSError`` only as its context."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:

@@ -2,6 +2,7 @@
 
 (The malicious-pickle test lives in test_registry.py.)"""
 
+import errno
 import gzip
 import io
 import os
@@ -13,6 +14,7 @@ import torch
 
 from classifiers import (
     CheckpointError,
+    checkpoint,
     classifier_checkpoint,
     create_classifier,
     load_file,
@@ -212,3 +214,30 @@ def test_mnist_files_with_an_impossible_header_or_a_fake_gz(tmp_path):
     image_file.with_suffix(".gz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ValueError, match=r"ends in .gz but is not a complete gzip file"):
         load_folder_digits(root, "test")
+
+
+class _DiskWithRoomFor(io.FileIO):
+    """A file on a disk that fills up after ``room`` bytes."""
+
+    room = 0
+
+    def write(self, data):
+        if len(data) > type(self).room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        type(self).room -= len(data)
+        return super().write(data)
+
+
+@pytest.mark.parametrize("room", [0, 5000])  # the flush fails, or torch with its own text
+def test_a_full_disk_is_named_and_keeps_the_old_file(tmp_path, monkeypatch, room):
+    path = save_atomic({"w": torch.ones(3)}, tmp_path / "last.pt")
+    monkeypatch.setattr(_DiskWithRoomFor, "room", room)
+    monkeypatch.setattr(
+        checkpoint.os, "fdopen", lambda fd, mode: io.BufferedWriter(_DiskWithRoomFor(fd, "w"))
+    )
+    with pytest.raises(OSError, match=r"no space left on the disk that holds .* while writing "
+                       r".*last\.pt.*the old last.pt is kept") as caught:  # fmt: skip
+        save_atomic({"w": torch.zeros(100_000)}, path)
+    assert caught.value.errno == errno.ENOSPC
+    assert torch.equal(load_file(path)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
