@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import pickle
 import re
+import socket
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,11 @@ FORMAT_VERSION = 1
 MAX_MEMBER_BYTES = 1 << 30
 MAX_TEXT_MEMBER_BYTES = 64 << 20
 MAX_MEMBER_VARIABLE = "GF_MAX_MEMBER_BYTES"
+
+# Temporary files of writers whose liveness cannot be checked (another host, an unnamed writer) are
+# removed once they have not changed for this long; a checkpoint write takes seconds.
+STALE_TEMPORARY_SECONDS = 3600
+_HOST = re.sub(r"[^\w-]", "-", socket.gethostname())
 
 
 # numpy's reconstructors of arrays and scalars (released GFNet files may keep FLOPs tables and
@@ -110,7 +118,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """Call ``write`` on a temporary file beside ``path``, sync it, then rename it over ``path``.
 
     A crash leaves either the old file or the new one, never a truncated one; concurrent writers
-    each get their own temporary file.
+    each get their own temporary file, named after the writer's process id and host. Temporary
+    files that killed writers left for ``path`` are removed first (:func:`remove_stale_temporaries`).
 
     Args:
         path: the file to write.
@@ -121,7 +130,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -154,6 +166,51 @@ def _disk_full(error: BaseException) -> OSError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of ``path`` that a killed :func:`atomic_write` left behind.
+
+    A temporary file is stale when the process named in it ran on this host and no longer exists,
+    or when nothing has written to it for :data:`STALE_TEMPORARY_SECONDS` (files of writers on
+    other hosts sharing the folder, and files named before writers recorded their process id).
+    A live writer's file is never removed, even one in another process.
+
+    Args:
+        path: the file whose temporaries to look for (``.NAME.*.tmp`` beside it).
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)@([\w-]*)\.)?\w+\.tmp")
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(candidate.name)
+        if match is None or not candidate.is_file():
+            continue
+        pid, host = match.groups()
+        try:
+            if pid is not None and host == _HOST:
+                stale = not _alive(int(pid))
+            else:
+                stale = time.time() - candidate.stat().st_mtime > STALE_TEMPORARY_SECONDS
+            if stale:
+                candidate.unlink()
+                removed.append(candidate)
+        except FileNotFoundError:  # its writer renamed it, or another cleaner got there first
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:

@@ -7,6 +7,11 @@ import gzip
 import io
 import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +246,50 @@ def test_a_full_disk_is_named_and_keeps_the_old_file(tmp_path, monkeypatch, room
     assert caught.value.errno == errno.ENOSPC
     assert torch.equal(load_file(path)["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_sigkilled_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    target = tmp_path / "last.pt"
+    script = (
+        "import sys, time\n"
+        "from classifiers.checkpoint import atomic_write\n"
+        "def write(handle):\n"
+        "    handle.write(b'x' * 1000); handle.flush(); print('writing', flush=True); time.sleep(60)\n"
+        "atomic_write(sys.argv[1], write)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(target)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=60)
+    (left,) = tmp_path.glob(".last.pt.*.tmp")
+    assert left.stat().st_size == 1000 and f".{writer.pid}@" in left.name
+    save_atomic({"w": torch.ones(1)}, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_only_stale_temporaries_of_the_same_file_are_removed(tmp_path):
+    host = checkpoint._HOST
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = time.time() - checkpoint.STALE_TEMPORARY_SECONDS - 60
+    files = {
+        f".last.pt.{dead.pid}@{host}.abc123.tmp": (None, True),  # killed writer here
+        f".last.pt.{os.getpid()}@{host}.def456.tmp": (None, False),  # a live writer
+        f".last.pt.{dead.pid}@elsewhere.ghi789.tmp": (None, False),  # recent, other host
+        f".last.pt.{dead.pid}@elsewhere.jkl012.tmp": (old, True),  # idle for long, other host
+        ".last.pt.mno345.tmp": (None, False),  # a writer without a pid, recent
+        ".last.pt.pqr678.tmp": (old, True),  # ... idle for long
+        f".model.zip.{dead.pid}@{host}.stu901.tmp": (None, False),  # another file's
+    }
+    for name, (mtime, _) in files.items():
+        (tmp_path / name).write_bytes(b"x")
+        if mtime is not None:
+            os.utime(tmp_path / name, (mtime, mtime))
+    removed = checkpoint.remove_stale_temporaries(tmp_path / "last.pt")
+    assert sorted(p.name for p in removed) == sorted(n for n, (_, gone) in files.items() if gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for n, (_, gone) in files.items() if not gone
+    )
