@@ -5,6 +5,8 @@
 >>> env = gym.make("GlanceFocus-ClutteredMNIST100-v0")
 """
 
+from gf_env.async_vector import WorkerDiedError
+from gf_env.async_vector import install as _install_async_vector_env
 from gf_env.config import EnvConfig
 from gf_env.engine import EpisodeStateError, GlanceFocusEngine
 from gf_env.glance_focus import GlanceFocusEnv
@@ -13,6 +15,7 @@ from gf_env.registration import list_envs, register_envs
 from gf_env.vector import GlanceFocusVectorEnv
 
 register_envs()
+_install_async_vector_env()
 
 __all__ = [
     "EnvConfig",
@@ -21,6 +24,7 @@ __all__ = [
     "GlanceFocusEnv",
     "GlanceFocusVectorEnv",
     "ImageNetUnavailableError",
+    "WorkerDiedError",
     "list_envs",
     "register_envs",
 ]
