@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from agents import cli
 from agents.model_files import UnsafeModelError, safe_custom_objects
 from agents.train import load_agent, load_model, make_agent, save_model
 from classifiers.checkpoint import MAX_TEXT_MEMBER_BYTES, CheckpointError
@@ -17,6 +18,7 @@ from tests.agents.test_model_files import _fake_agent
 from tests.helpers import tiny_ppo_config
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +51,21 @@ def evil_module(tmp_path, monkeypatch) -> Path:
     sys.modules.pop("evilmod", None)
 
 
-def test_a_plain_env_entry_runs_nothing(saved_agent, tmp_path, evil_module, capsys):
+def test_a_plain_env_entry_runs_nothing(saved_agent, tmp_path, evil_module):
     path = rewrite(saved_agent, tmp_path / "x.zip", lambda data: {**data, "env": "evilmod:Nope-v0"})
     assert load_model("ppo", path).get_env() is None
     policy, env_kwargs = load_agent("ppo", path)
     assert policy.get_env() is None and env_kwargs == {"observation": "dict"}
-    assert cli.main(["evaluate", "--agent", "ppo", "--model", str(path), "--env", ENV,
-                     "--test-images", "2", "--max-focus-steps", "1"]) == 0  # fmt: skip
-    assert "step 1: accuracy" in capsys.readouterr().out
     assert not evil_module.exists() and "evilmod" not in sys.modules
+    # the command line, run from the folder that holds evilmod.py (first on sys.path under -m)
+    command = [sys.executable, "-m", "agents.cli", "evaluate", "--agent", "ppo", "--model",
+               str(path), "--env", ENV, "--test-images", "2", "--max-focus-steps", "1"]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "step 1: accuracy" in run.stdout and not evil_module.exists()
 
 
 def test_parameter_files_must_name_public_attributes(saved_agent, tmp_path):
