@@ -4,10 +4,10 @@ SB3 stores tensors as ``.pth`` entries, which it reads with ``torch.load(weights
 everything else (spaces, schedules, the policy class and its keyword arguments) as cloudpickle
 blobs inside the ``data`` entry, which ``Algorithm.load`` would unpickle as they are: a file from
 the internet could run any code. :func:`safe_custom_objects` unpickles those blobs itself with an
-unpickler that resolves only an allowlist of harmless globals, from modules already imported (spaces, policies, feature
+unpickler that resolves only an allowlist of harmless globals (spaces, policies, feature
 extractors, buffers, schedules, SB3's setting types, activations, optimisers and numpy's
-array/RNG reconstructors)
-and hands the results to SB3 as ``custom_objects``, so SB3 unpickles nothing. A blob that needs
+array/RNG reconstructors), classes only from modules already imported, and hands the results to
+SB3 as ``custom_objects``, so SB3 unpickles nothing. A blob that needs
 anything else is refused with :class:`UnsafeModelError`, naming the global.
 
 The plain (JSON) entries of ``data`` are vetted too. ``Algorithm.load`` copies every one of them
@@ -158,9 +158,9 @@ def safe_custom_objects(path: str | os.PathLike) -> dict[str, Any]:
     for name in names:
         if name.endswith(".pth") and not _PARAMETER_FILE.fullmatch(name):
             raise ValueError(
-                f"{source!r}: member {name!r} would make SB3 load weights into an attribute that "
-                "is not a public attribute path of the model, which is not one of the parameter "
-                "files SB3 writes (such as 'policy.pth'); the file was not loaded"
+                f"{source!r}: member {name!r} is not a parameter file SB3 writes (those are "
+                "named after a public attribute of the model, such as 'policy.pth'); SB3 would "
+                "load it into whatever the name reaches, so the file was not loaded"
             )
     objects: dict[str, Any] = {key: value for key, value in _NEVER_SAVED.items() if key in data}
     for key, value in data.items():

@@ -205,11 +205,11 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
-        return True
+    except PermissionError:  # it exists, under another user
+        pass
     return True
 
 
