@@ -9,10 +9,11 @@ there); everything else (actions, observations, rewards, info) is that of the ot
 into class folders), ``root=`` or the ``GF_IMAGENET_ROOT`` variable; ``split="train"`` reads
 ``train/``, ``split="test"`` (or ``"val"``) reads ``val/``. The classifier is an ImageNet GF model:
 a registry name (``gf-resnet50-p96`` by default) with ``checkpoint=`` (an official GFNet file or one
-of ``classifiers.train``), or your own object. Images get GFNet's preprocessing for the model:
-shorter side resized to ``image_size / 0.875`` (256 for 224; 0.904 for EfficientNet-B3), centre crop
-of the model's ``image_size`` (224, 260 for EfficientNet-B2, 300 for B3). ``max_focus_steps``
-defaults to the model's T - 1.
+of ``classifiers.train``), or your own object. Images get the preprocessing of the model's record
+(:mod:`classifiers.preprocessing`), for the GFNet models the official validation transform:
+shorter side resized to ``int(image_size / crop_fraction)`` (256 for 224; 0.904 for EfficientNet-B3)
+with bilinear filtering (bicubic for EfficientNet), centre crop of the model's ``image_size`` (224,
+260 for EfficientNet-B2, 300 for B3). ``max_focus_steps`` defaults to the model's T - 1.
 
 ``GlanceFocus-ImageFolder-v0`` takes any folder of class sub-folders (``root=``, required) and a
 classifier of the user's (``classifier=``: an object implementing
@@ -32,6 +33,7 @@ import os
 from typing import Any
 
 from classifiers.data.folder import ImageFolderSource
+from classifiers.preprocessing import preprocessing_of
 from classifiers.torchvision_models import MODEL_SPECS
 
 IMAGENET_ROOT_VARIABLE = "GF_IMAGENET_ROOT"
@@ -70,19 +72,16 @@ def imagenet_root(root: str | os.PathLike | None, split: str) -> str:
 
 
 def _preprocessing(classifier: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Source arguments: the user's, else those the classifier was built for."""
+    """Source arguments: the user's, else those of the classifier's preprocessing record."""
     options = {k: kwargs.pop(k) for k in SOURCE_ARGUMENTS if k in kwargs}
     if isinstance(classifier, str) and classifier in MODEL_SPECS:
-        spec, _ = MODEL_SPECS[classifier]
-        options.setdefault("image_size", spec.image_size)
-        options.setdefault("resize_size", spec.resize_size)
-        options.setdefault(
-            "interpolation", "bicubic" if spec.family == "efficientnet" else "bilinear"
-        )
-        kwargs.setdefault("max_focus_steps", spec.steps - 1)
+        kwargs.setdefault("max_focus_steps", MODEL_SPECS[classifier][0].steps - 1)
+    record = preprocessing_of(classifier)
+    if record is not None:
+        for key, value in record.folder_options().items():
+            options.setdefault(key, value)
     else:
-        config = getattr(classifier, "config", None)
-        size = getattr(config, "image_size", None)
+        size = getattr(getattr(classifier, "config", None), "image_size", None)
         if size is not None:
             options.setdefault("image_size", int(size[0]))
     return options
