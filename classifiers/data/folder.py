@@ -129,8 +129,8 @@ def load_image(
     sides = (resize_size, max(image_size, int(resize_size * long / short)))  # torchvision's sizes
     size = sides if width <= height else sides[::-1]
     rgb = rgb.resize(size, INTERPOLATIONS[interpolation])
-    left = int(round((size[0] - image_size) / 2))  # torchvision's CenterCrop offsets
-    top = int(round((size[1] - image_size) / 2))
+    left = round((size[0] - image_size) / 2)  # torchvision's CenterCrop offsets (half to even)
+    top = round((size[1] - image_size) / 2)
     if rng is not None:
         left = int(rng.integers(size[0] - image_size + 1))
         top = int(rng.integers(size[1] - image_size + 1))
