@@ -151,7 +151,7 @@ def float_to_gray(values: np.ndarray, path: str | os.PathLike) -> Image.Image:
         raise ValueError(f"floating-point image {path} holds NaN or infinite values")
     if values.size and values.min() >= 0.0 and values.max() <= 1.0:
         values = values * 255.0
-    return Image.fromarray(np.rint(np.clip(values, 0.0, 255.0)).astype(np.uint8), mode="L")
+    return Image.fromarray(np.rint(np.clip(values, 0.0, 255.0)).astype(np.uint8))
 
 
 class FolderDataset:
