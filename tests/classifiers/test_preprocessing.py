@@ -143,7 +143,7 @@ def test_regnet_glance_is_predicted_by_the_encoders_fc():
 def test_a_bad_record_is_refused_by_name():
     with pytest.raises(ValueError, match="glance_logits must be one of"):
         Preprocessing(image_size=224, glance_logits="policy")
-    with pytest.raises(ValueError, match="interpolation must be one of.*'lanczos'"):
+    with pytest.raises(ValueError, match=r"interpolation must be one of.*'lanczos'"):
         Preprocessing(image_size=224, interpolation="lanczos")
     with pytest.raises(ValueError, match="crop_fraction"):
         Preprocessing(image_size=224, crop_fraction=1.5)
