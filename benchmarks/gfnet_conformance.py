@@ -21,7 +21,8 @@ full agreement. EfficientNet's random-weight networks amplify rounding by orders
 ``--dtype auto`` (the default) compares it in float64, the others in float32.
 
 The official checkout is not modified: at run time the script puts it on ``sys.path``, makes
-``.cuda()`` a no-op (the official modules call it unconditionally) and provides the
+``.cuda()`` a no-op (the official modules call it unconditionally; pycls's ``build_model`` also asks for one GPU's
+index) and provides the
 ``torch._six.container_abcs`` that current PyTorch no longer has. It needs only torch and
 torchvision (the checkout vendors ``yacs`` and ``simplejson`` for pycls).
 """
@@ -84,13 +85,22 @@ def official_code(repo: Path):
         raise SystemExit(
             f"--gfnet-repo {str(repo)!r} is not a GFNet-Pytorch checkout (no configs.py)"
         )
-    saved = (torch.Tensor.cuda, nn.Module.cuda, os.getcwd(), list(sys.path))
+    saved = (
+        torch.Tensor.cuda,
+        nn.Module.cuda,
+        os.getcwd(),
+        list(sys.path),
+        torch.cuda.device_count,
+        torch.cuda.current_device,
+    )
     if "torch._six" not in sys.modules:  # removed from PyTorch 2; geffnet's conv2d_layers uses it
         six = types.ModuleType("torch._six")
         six.container_abcs = collections.abc
         sys.modules["torch._six"] = six
     torch.Tensor.cuda = lambda self, *args, **kwargs: self
     nn.Module.cuda = lambda self, *args, **kwargs: self
+    torch.cuda.device_count = lambda: 1  # pycls's build_model asserts one GPU and asks its index
+    torch.cuda.current_device = lambda: 0
     sys.path.insert(0, str(repo))
     os.chdir(repo)  # configs.py names the pycls cfg files relative to the checkout
     try:
@@ -101,6 +111,7 @@ def official_code(repo: Path):
         yield types.SimpleNamespace(configs=configs, network=network, utils=utils)
     finally:
         torch.Tensor.cuda, nn.Module.cuda = saved[0], saved[1]
+        torch.cuda.device_count, torch.cuda.current_device = saved[4], saved[5]
         os.chdir(saved[2])
         sys.path[:] = saved[3]
 

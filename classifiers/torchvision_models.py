@@ -57,7 +57,7 @@ class TorchvisionEncoder(nn.Module):
         input_size: side of the square inputs (fixes ``feature_map_shape``).
         bn_eps: ``eps`` of every BatchNorm layer (``None``: torchvision's own; GFNet's encoders
             all use 1e-5, where torchvision's MobileNet-V3 uses 1e-3).
-        **arch_kwargs: passed to :func:`_build_network` (e.g. ``width_mult``, ``last_channel``).
+        **arch_kwargs: passed to :func:`_build_network` (e.g. ``width_mult``, ``geffnet_widths``).
     """
 
     def __init__(
@@ -165,26 +165,64 @@ def pycls_block_params(depth: int, w_0: int, w_a: float, w_m: float, group_width
     return BlockParams(depths, widths, groups, [1.0] * n, [2] * n, se_ratio=0.25)
 
 
+def geffnet_mobilenet_v3_large(width_mult: float, num_classes: int, **kwargs) -> nn.Module:
+    """torchvision's MobileNetV3-Large with the widths of GFNet's geffnet model at ``width_mult``.
+
+    The two libraries scale a width multiplier differently. torchvision scales every block's
+    expanded width as an absolute number (``64 * 1.25 -> 80``); geffnet keeps each block's
+    expansion *ratio* and applies it to the block's scaled input (``24 * 4 = 96``); and geffnet
+    keeps the pooled head at 1280 features where torchvision scales it to 1600. At 1.00 both give
+    the same network. Everything else (kernels, SE, activations, strides) is torchvision's.
+
+    Args:
+        width_mult: channel multiplier (1.25 for GFNet's ``mobilenetv3_large_125``).
+        num_classes: classes of the encoder's own head.
+        **kwargs: passed to ``torchvision.models.MobileNetV3``.
+    """
+    from torchvision.models.mobilenetv3 import (
+        InvertedResidualConfig,
+        MobileNetV3,
+        _mobilenet_v3_conf,
+    )
+
+    base, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
+    scaled = []
+    for cnf in base:
+        width_in = InvertedResidualConfig.adjust_channels(cnf.input_channels, width_mult)
+        ratio = cnf.expanded_channels / cnf.input_channels
+        scaled.append(
+            InvertedResidualConfig(
+                width_in,
+                cnf.kernel,
+                InvertedResidualConfig.adjust_channels(width_in, ratio),
+                InvertedResidualConfig.adjust_channels(cnf.out_channels, width_mult),
+                cnf.use_se,
+                "HS" if cnf.use_hs else "RE",
+                cnf.stride,
+                cnf.dilation,
+                1.0,
+            )
+        )
+    return MobileNetV3(scaled, last_channel, num_classes=num_classes, **kwargs)
+
+
 def _build_network(
-    arch: str, num_classes: int, last_channel: int | None = None, **kwargs
+    arch: str, num_classes: int, geffnet_widths: bool = False, **kwargs
 ) -> nn.Module:
     """A randomly initialised torchvision network.
 
     RegNets are built with GFNet's pycls widths (:func:`pycls_block_params`; ``regnet_y_600mf`` is
-    not in torchvision's model list at all). ``last_channel`` (MobileNet-V3) sets the width of
-    the pooled features: GFNet's MobileNet-V3-Large 1.25 keeps 1280 where torchvision scales it
-    with ``width_mult`` to 1600.
+    not in torchvision's model list at all); ``geffnet_widths`` builds MobileNet-V3-Large with
+    geffnet's widths (:func:`geffnet_mobilenet_v3_large`).
     """
     import torchvision  # here, not at import: registering the names needs no torchvision
     from torchvision.models.regnet import RegNet
 
     if arch in PYCLS_REGNETS:
         return RegNet(pycls_block_params(**PYCLS_REGNETS[arch]), num_classes=num_classes, **kwargs)
-    net = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
-    if last_channel is not None:
-        net.classifier[0] = nn.Linear(net.classifier[0].in_features, last_channel)
-        net.classifier[3] = nn.Linear(last_channel, num_classes)
-    return net
+    if geffnet_widths:
+        return geffnet_mobilenet_v3_large(num_classes=num_classes, **kwargs)
+    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
 
 
 def gfnet_preprocessing(
@@ -234,7 +272,7 @@ class BackboneSpec:
     steps: int
     preprocessing: Preprocessing
     patch_sizes: tuple[int, ...]
-    arch_kwargs: tuple[tuple[str, float], ...] = ()
+    arch_kwargs: tuple[tuple[str, float | bool], ...] = ()
 
     @property
     def image_size(self) -> int:
@@ -260,7 +298,7 @@ BACKBONES: tuple[BackboneSpec, ...] = (
     BackboneSpec("regnety800mf", "regnet_y_800mf", "regnet", "", "gru", 5, _REGNET, (96,)),
     BackboneSpec("regnety1.6gf", "regnet_y_1_6gf", "regnet", "RegNet_Y_1_6GF_Weights.IMAGENET1K_V1", "gru", 5, _REGNET, (96,)),
     BackboneSpec("mobilenetv3-large", "mobilenet_v3_large", "mobilenet_v3", "MobileNet_V3_Large_Weights.IMAGENET1K_V1", "cascade", 3, _MOBILENET, (96, 128)),
-    BackboneSpec("mobilenetv3-large125", "mobilenet_v3_large", "mobilenet_v3", "", "cascade", 3, _MOBILENET, (128,), (("width_mult", 1.25), ("last_channel", 1280))),
+    BackboneSpec("mobilenetv3-large125", "mobilenet_v3_large", "mobilenet_v3", "", "cascade", 3, _MOBILENET, (128,), (("width_mult", 1.25), ("geffnet_widths", True))),
     BackboneSpec("efficientnetb2", "efficientnet_b2", "efficientnet", "EfficientNet_B2_Weights.IMAGENET1K_V1", "cascade", 4, gfnet_preprocessing(260, "bicubic", "bicubic", glance_logits="encoder"), (128,)),
     BackboneSpec("efficientnetb3", "efficientnet_b3", "efficientnet", "EfficientNet_B3_Weights.IMAGENET1K_V1", "cascade", 4, gfnet_preprocessing(300, "bicubic", "bicubic", 0.904, glance_logits="encoder"), (128, 144)),
 )  # fmt: skip

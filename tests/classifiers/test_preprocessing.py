@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision
 
 from classifiers import GFModel, create_classifier, list_classifiers
 from classifiers.backbones import build_backbone
@@ -109,9 +110,17 @@ def test_regnet_widths_are_pyclss():
 
 
 def test_mobilenet_v3_125_pools_to_1280_features():
-    """geffnet keeps the head convolution at 1280 for every width; torchvision scales it."""
+    """geffnet keeps the head at 1280 features for every width (torchvision scales it to 1600)
+    and each block's expansion ratio (24 * 4 = 96 channels where torchvision has 64 * 1.25 = 80)."""
     encoder = build_backbone("tv_mobilenetv3-large125", in_chans=3, num_classes=10, input_size=32)
     assert encoder.feature_map_shape[0] == 1200 and encoder.feature_dim == 1280
+    expanded = [m.out_channels for m in encoder.features[2].modules() if hasattr(m, "out_channels")]
+    assert expanded[0] == 96
+    plain = build_backbone("tv_mobilenetv3-large", in_chans=3, num_classes=10, input_size=32)
+    reference = torchvision.models.mobilenet_v3_large(num_classes=10)  # 1.00: both agree
+    assert [v.shape for v in plain.state_dict().values()] == [
+        v.shape for v in reference.state_dict().values()
+    ]
     with torch.inference_mode():
         pooled, logits = encoder.eval().forward_head(
             encoder.forward_features(torch.rand(1, 3, 32, 32))
