@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from torch import nn
 
 from classifiers import GFModel, create_classifier, list_classifiers
 from classifiers.backbones import build_backbone
@@ -114,7 +115,7 @@ def test_mobilenet_v3_125_pools_to_1280_features():
     and each block's expansion ratio (24 * 4 = 96 channels where torchvision has 64 * 1.25 = 80)."""
     encoder = build_backbone("tv_mobilenetv3-large125", in_chans=3, num_classes=10, input_size=32)
     assert encoder.feature_map_shape[0] == 1200 and encoder.feature_dim == 1280
-    expanded = [m.out_channels for m in encoder.features[2].modules() if hasattr(m, "out_channels")]
+    expanded = [m.out_channels for m in encoder.features[2].modules() if isinstance(m, nn.Conv2d)]
     assert expanded[0] == 96
     plain = build_backbone("tv_mobilenetv3-large", in_chans=3, num_classes=10, input_size=32)
     reference = torchvision.models.mobilenet_v3_large(num_classes=10)  # 1.00: both agree
