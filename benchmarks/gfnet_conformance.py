@@ -116,6 +116,17 @@ def official_code(repo: Path):
         sys.path[:] = saved[3]
 
 
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Run with ``dtype`` as torch's default floating-point type (restored after)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def build_official(code, model_name: str):
     """``(model, model_prime, fc, policy)`` as the official ``inference.py`` builds them."""
     import models.densenet as densenet
@@ -220,10 +231,13 @@ def run_model(code, model_name: str, dtype: torch.dtype, images: int, seed: int,
     calibrate(model, patch)
     calibrate(model_prime, patch)
     fc.eval()
+    for module in (model, model_prime, policy, fc):  # the file holds float32: run what it holds
+        module.float().to(dtype)
     path = tmp / f"{model_name}.pth.tar"
     write_release_file(path, model_name, patch, steps, (model, model_prime, fc, policy))
-    ours = create_classifier(name, checkpoint=path, device="cpu").to(dtype)
-    our_policy = load_gfnet_policy(path)
+    with default_dtype(torch.float32):  # the project's side as a user runs it (policy: float32)
+        ours = create_classifier(name, checkpoint=path, device="cpu").to(dtype)
+        our_policy = load_gfnet_policy(path)
 
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(images, 3, size, size, generator=generator, dtype=dtype)
@@ -240,10 +254,11 @@ def run_model(code, model_name: str, dtype: torch.dtype, images: int, seed: int,
             rows.append(dict(model=model_name, loop=loop, step=0, rel=rel, agree=agree, moved=0.0))
             for t in range(1, steps):
                 action = policy.act(features, memory, restart_batch=t == 1).to(dtype)
-                mine = our_policy.predict(
-                    {"features": out.features.float().numpy()},
-                    episode_start=np.full(images, t == 1),
-                )[0]
+                with default_dtype(torch.float32):
+                    mine = our_policy.predict(
+                        {"features": out.features.float().numpy()},
+                        episode_start=np.full(images, t == 1),
+                    )[0]
                 mine = torch.from_numpy(mine).to(dtype)
                 moved = (mine - action).abs().max().item()
                 if loop == "same locations":
@@ -283,12 +298,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 dtype = torch.float64 if "efficientnet" in model_name else torch.float32
             else:
                 dtype = getattr(torch, args.dtype)
-            previous = torch.get_default_dtype()
-            torch.set_default_dtype(dtype)  # the official heads make their zero states at it
-            try:
+            with default_dtype(dtype):  # the official heads make their zero states at it
                 found = run_model(code, model_name, dtype, args.images, args.seed, Path(tmp))
-            finally:
-                torch.set_default_dtype(previous)
             for r in found:
                 print(
                     f"{r['model']:24s} {r['dtype']:8s} {r['loop']:15s} {r['step']:4d}  "
