@@ -62,21 +62,30 @@ class ImageNetUnavailableError(RuntimeError):
     """The ImageNet environment cannot be built: no root, or the root lacks the split's folder."""
 
 
+def _given_root(root: str | os.PathLike | None, split: str, variable: str, missing: str) -> str:
+    """``root``, else the environment ``variable``; a bad ``split`` or neither raises."""
+    if split not in SPLIT_FOLDERS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
+    root = root or os.environ.get(variable)
+    if not root:
+        raise ImageNetUnavailableError(missing)
+    return str(root)
+
+
 def imagenet_root(root: str | os.PathLike | None, split: str) -> str:
     """The split's folder under ``root`` (or ``$GF_IMAGENET_ROOT``).
 
     Raises:
         ImageNetUnavailableError: no root given, or it has no folder for ``split``.
     """
-    if split not in SPLIT_FOLDERS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
-    root = root or os.environ.get(IMAGENET_ROOT_VARIABLE)
-    if not root:
-        raise ImageNetUnavailableError(
-            "GlanceFocus-ImageNet-v0 needs the ImageNet images: pass root=PATH or set "
-            f"{IMAGENET_ROOT_VARIABLE} to a folder with train/ and val/ class sub-folders "
-            "(torchvision's ImageFolder layout; see the README's ImageNet section)"
-        )
+    root = _given_root(
+        root,
+        split,
+        IMAGENET_ROOT_VARIABLE,
+        "GlanceFocus-ImageNet-v0 needs the ImageNet images: pass root=PATH or set "
+        f"{IMAGENET_ROOT_VARIABLE} to a folder with train/ and val/ class sub-folders "
+        "(torchvision's ImageFolder layout; see the README's ImageNet section)",
+    )
     folder = os.path.join(root, SPLIT_FOLDERS[split])
     if not os.path.isdir(folder):
         raise ImageNetUnavailableError(
@@ -167,16 +176,15 @@ def imagenette_root(
     Raises:
         ImageNetUnavailableError: no root given, or the folder is missing and ``download`` is off.
     """
-    if split not in SPLIT_FOLDERS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
     if size not in IMAGENETTE_FOLDERS:
         raise ValueError(f"size must be one of {sorted(IMAGENETTE_FOLDERS)}, got {size!r}")
-    root = root or os.environ.get(IMAGENETTE_ROOT_VARIABLE)
-    if not root:
-        raise ImageNetUnavailableError(
-            "GlanceFocus-Imagenette-v0 needs a folder for Imagenette: pass root=PATH (add "
-            f"download=True to fetch it there, about 330 MB for 320px) or set {IMAGENETTE_ROOT_VARIABLE}"
-        )
+    root = _given_root(
+        root,
+        split,
+        IMAGENETTE_ROOT_VARIABLE,
+        "GlanceFocus-Imagenette-v0 needs a folder for Imagenette: pass root=PATH (add "
+        f"download=True to fetch it there, about 330 MB for 320px) or set {IMAGENETTE_ROOT_VARIABLE}",
+    )
     folder = os.path.join(root, IMAGENETTE_FOLDERS[size], SPLIT_FOLDERS[split])
     if not os.path.isdir(folder) and download:
         from torchvision.datasets import Imagenette
