@@ -10,6 +10,7 @@ from classifiers import torchvision_models as _torchvision_models  # noqa: F401 
 from classifiers.checkpoint import CheckpointError, classifier_checkpoint, load_file, save_atomic
 from classifiers.gf_model import GFConfig, GFModel
 from classifiers.interface import GlanceFocusClassifier, StepFlops, StepOutput
+from classifiers.preprocessing import Preprocessing, preprocessing_of
 from classifiers.registry import (
     ClassifierEntry,
     create_classifier,
@@ -24,6 +25,7 @@ __all__ = [
     "GFConfig",
     "GFModel",
     "GlanceFocusClassifier",
+    "Preprocessing",
     "StepFlops",
     "StepOutput",
     "classifier_checkpoint",
@@ -31,6 +33,7 @@ __all__ = [
     "get_entry",
     "list_classifiers",
     "load_file",
+    "preprocessing_of",
     "register_classifier",
     "save_atomic",
 ]

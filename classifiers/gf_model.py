@@ -15,6 +15,7 @@ from classifiers.backbones import build_backbone
 from classifiers.flops import count_flops
 from classifiers.interface import StepFlops, StepOutput
 from classifiers.ops import crop_patches, patch_corners
+from classifiers.preprocessing import GLANCE_LOGITS, Preprocessing, check_choice, resize_glance
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class GFConfig:
             is the global encoder's own; MobileNet-V3/EfficientNet in GFNet).
         cascade_steps: steps (glance included) the cascaded head has classifiers for
             (``fc_2`` .. ``fc_<cascade_steps>``); GFNet's release always has 5.
+        glance_align_corners, glance_antialias, glance_logits, crop_fraction, interpolation,
+            bn_eps: the fields of :class:`~classifiers.preprocessing.Preprocessing` of the same
+            names (:attr:`preprocessing` is the record); ``bn_eps`` is passed to the encoder
+            builder when not ``None``.
     """
 
     backbone: str = "small_cnn"
@@ -53,10 +58,16 @@ class GFConfig:
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     head: str = "gru"
     cascade_steps: int = 5
+    glance_align_corners: bool = False
+    glance_antialias: bool = True
+    glance_logits: str = "head"
+    crop_fraction: float = 0.875
+    interpolation: str = "bilinear"
+    bn_eps: float | None = None
 
     def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        check_choice("head", self.head, HEADS)
+        check_choice("glance_logits", self.glance_logits, GLANCE_LOGITS)
         if self.cascade_steps < 2:
             raise ValueError(
                 f"cascade_steps must be >= 2 (glance + one focus), got {self.cascade_steps}"
@@ -71,6 +82,12 @@ class GFConfig:
                 f"mean and std need one value per channel (in_chans={self.in_chans}), "
                 f"got mean={self.mean}, std={self.std}"
             )
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """This model's preprocessing record (see :mod:`classifiers.preprocessing`)."""
+        fields = {name: getattr(self, name) for name in PREPROCESSING_FIELDS}
+        return Preprocessing(image_size=int(self.image_size[0]), **fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict; fields added after the first release are left out at their
@@ -91,7 +108,28 @@ class GFConfig:
 
 
 HEADS = ("gru", "cascade")
-_LATER_FIELDS = {"head": "gru", "cascade_steps": 5}
+PREPROCESSING_FIELDS = (
+    "crop_fraction",
+    "interpolation",
+    "glance_interpolation",
+    "glance_align_corners",
+    "glance_antialias",
+    "mean",
+    "std",
+    "bn_eps",
+    "glance_logits",
+)
+"""Fields that :class:`GFConfig` and :class:`~classifiers.preprocessing.Preprocessing` share."""
+_LATER_FIELDS = {
+    "head": "gru",
+    "cascade_steps": 5,
+    "glance_align_corners": False,
+    "glance_antialias": True,
+    "glance_logits": "head",
+    "crop_fraction": 0.875,
+    "interpolation": "bilinear",
+    "bn_eps": None,
+}
 
 
 class RecurrentHead(nn.Module):
@@ -190,6 +228,8 @@ class GFModel(nn.Module):
         kwargs = dict(
             in_chans=config.in_chans, num_classes=config.num_classes, **config.backbone_kwargs
         )
+        if config.bn_eps is not None:
+            kwargs["bn_eps"] = config.bn_eps
         self.global_encoder = build_backbone(
             config.backbone, input_size=config.glance_size, **kwargs
         )
@@ -227,13 +267,20 @@ class GFModel(nn.Module):
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The model's preprocessing record (:attr:`GFConfig.preprocessing`)."""
+        return self.config.preprocessing
+
     def resize_glance(self, images: torch.Tensor) -> torch.Tensor:
-        size = self.config.glance_size
-        if images.shape[-2:] == (size, size):
-            return images
-        antialias = self.config.glance_interpolation in ("bilinear", "bicubic")
-        return F.interpolate(
-            images, size=(size, size), mode=self.config.glance_interpolation, antialias=antialias
+        """Resize whole images to ``glance_size`` as the config's glance fields say."""
+        cfg = self.config
+        return resize_glance(
+            images,
+            cfg.glance_size,
+            cfg.glance_interpolation,
+            cfg.glance_align_corners,
+            cfg.glance_antialias,
         )
 
     def _step(
@@ -244,7 +291,10 @@ class GFModel(nn.Module):
         if isinstance(self.head, CascadeHead):
             logits, state = self.head(pooled, state, aux_logits)
         else:
+            glance = state is None
             logits, state = self.head(pooled, state)
+            if glance and self.config.glance_logits == "encoder":
+                logits = aux_logits  # the head only starts its state (GFNet's RegNet glance)
         return StepOutput(logits, state, fmap), aux_logits
 
     def glance(self, images: torch.Tensor) -> StepOutput:

@@ -109,18 +109,19 @@ def by_position(
     """An encoder whose module names differ from torchvision's, matched by order.
 
     GFNet's MobileNet-V3/EfficientNet (geffnet) and RegNet (pycls) encoders hold the same layers
-    as torchvision's in the same order under other names. When no name matches but both state
-    dicts list tensors of the same shapes in the same order (BatchNorm counters aside; a 1x1
-    convolution may stand for a linear layer), the file's tensors are renamed to the model's;
-    otherwise ``part`` is returned unchanged, to be reported key by key. Not checked against the
-    released files themselves (none could be downloaded here).
+    as torchvision's in the same order under other names; some names may coincide (pycls and
+    torchvision both call RegNet's last layer ``fc``). Unless every name matches, when both
+    state dicts list tensors of the same shapes in the same order across the whole encoder
+    (BatchNorm counters aside; a 1x1 convolution may stand for a linear layer), the file's
+    tensors are renamed to the model's; otherwise ``part`` is returned unchanged, to be reported
+    key by key.
     """
-    if set(part) & set(expected):
-        return part
 
     def listed(names):
         return [k for k in names if not k.endswith("num_batches_tracked")]
 
+    if set(listed(part)) == set(listed(expected)):
+        return part
     theirs, ours = listed(part), listed(expected)
     if len(theirs) != len(ours):
         return part

@@ -21,6 +21,7 @@ from torch import nn
 from classifiers.checkpoint import load_file, load_into
 from classifiers.gfnet_import import gfnet_to_classifier_checkpoint, is_gfnet_checkpoint
 from classifiers.interface import GlanceFocusClassifier
+from classifiers.preprocessing import Preprocessing
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -36,6 +37,8 @@ class ClassifierEntry:
         data: name of the data the weights were trained on (e.g. a canvas preset).
         train_command: the command that reproduces the shipped weights.
         description: one line for listings.
+        preprocessing: the model's preprocessing record (``None``: read it off the built model,
+            see :func:`classifiers.preprocessing.preprocessing_of`).
     """
 
     name: str
@@ -44,6 +47,7 @@ class ClassifierEntry:
     data: str | None = None
     train_command: str | None = None
     description: str = ""
+    preprocessing: Preprocessing | None = None
 
     @property
     def weights_path(self) -> Path | None:
@@ -91,6 +95,7 @@ def register_classifier(
     train_command: str | None = None,
     description: str = "",
     overwrite: bool = False,
+    preprocessing: Preprocessing | None = None,
 ) -> Callable[[Callable[..., GlanceFocusClassifier]], Callable[..., GlanceFocusClassifier]]:
     """Decorator that registers a classifier factory under ``name``.
 
@@ -107,7 +112,9 @@ def register_classifier(
         )
 
     def wrap(factory: Callable[..., GlanceFocusClassifier]) -> Callable[..., GlanceFocusClassifier]:
-        _REGISTRY[name] = ClassifierEntry(name, factory, weights, data, train_command, description)
+        _REGISTRY[name] = ClassifierEntry(
+            name, factory, weights, data, train_command, description, preprocessing
+        )
         return factory
 
     return wrap

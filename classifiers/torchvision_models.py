@@ -26,11 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from classifiers.backbones import register_backbone
-from classifiers.gf_model import GFConfig, GFModel
+from classifiers.gf_model import PREPROCESSING_FIELDS, GFConfig, GFModel
+from classifiers.preprocessing import Preprocessing
 from classifiers.registry import register_classifier
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class BackboneWeightsUnavailableError(RuntimeError):
@@ -57,7 +55,9 @@ class TorchvisionEncoder(nn.Module):
         in_chans: must be 3 (torchvision's stems take RGB).
         num_classes: classes of the encoder's own head.
         input_size: side of the square inputs (fixes ``feature_map_shape``).
-        **arch_kwargs: passed to the torchvision builder (e.g. ``width_mult``).
+        bn_eps: ``eps`` of every BatchNorm layer (``None``: torchvision's own; GFNet's encoders
+            all use 1e-5, where torchvision's MobileNet-V3 uses 1e-3).
+        **arch_kwargs: passed to :func:`_build_network` (e.g. ``width_mult``, ``geffnet_widths``).
     """
 
     def __init__(
@@ -67,6 +67,7 @@ class TorchvisionEncoder(nn.Module):
         in_chans: int = 3,
         num_classes: int = 1000,
         input_size: int = 224,
+        bn_eps: float | None = None,
         **arch_kwargs,
     ):
         super().__init__()
@@ -75,6 +76,10 @@ class TorchvisionEncoder(nn.Module):
                 f"torchvision backbone {arch!r} takes RGB images (in_chans=3), got {in_chans}"
             )
         net = _build_network(arch, num_classes, **arch_kwargs)
+        if bn_eps is not None:
+            for module in net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eps = bn_eps
         for name, child in net.named_children():
             self.add_module(name, child)
         self.arch = arch
@@ -116,18 +121,130 @@ class TorchvisionEncoder(nn.Module):
         return pooled, head(pooled)
 
 
-def _build_network(arch: str, num_classes: int, **kwargs) -> nn.Module:
-    """A randomly initialised torchvision network; ``regnet_y_600mf`` (in GFNet, not in
-    torchvision's model list) is built from pycls's RegNetY-600MF parameters."""
-    import torchvision  # here, not at import: registering the names needs no torchvision
-    from torchvision.models.regnet import BlockParams, RegNet
+PYCLS_REGNETS = {
+    "regnet_y_600mf": dict(depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16),
+    "regnet_y_800mf": dict(depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16),
+    "regnet_y_1_6gf": dict(depth=27, w_0=48, w_a=20.71, w_m=2.65, group_width=24),
+}
+"""The RegNet-Y parameters of GFNet's pycls configs (``pycls/cfgs/RegNetY-*_dds_8gpu.yaml``)."""
 
-    if arch == "regnet_y_600mf":
-        params = BlockParams.from_init_params(
-            depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16, se_ratio=0.25
+
+def pycls_block_params(depth: int, w_0: int, w_a: float, w_m: float, group_width: int):
+    """torchvision ``BlockParams`` of a RegNet-Y with the stage widths pycls computes.
+
+    Both libraries quantise the per-block widths ``w_0 * w_m ** round(log(...))`` to multiples of
+    8 and group the blocks into stages; they differ in the last step, fitting each stage width to
+    its group width. pycls rounds ``width / group`` to the nearest integer (halves to even, with
+    Python's ``round``); torchvision's ``_make_divisible`` rounds halves up and never goes below
+    90%. For RegNet-Y-800MF that gives pycls ``(64, 128, 320, 768)`` against torchvision's
+    ``(64, 144, 320, 784)``: GFNet's files hold the former. 600MF and 1.6GF agree.
+
+    Args:
+        depth: number of blocks.
+        w_0: initial width.
+        w_a: width slope.
+        w_m: width multiplier per stage.
+        group_width: group convolution width.
+    """
+    import numpy as np
+    from torchvision.models.regnet import BlockParams
+
+    continuous = np.arange(depth) * w_a + w_0
+    exponents = np.round(np.log(continuous / w_0) / np.log(w_m))
+    block_widths = (np.round(w_0 * np.power(w_m, exponents) / 8) * 8).astype(int).tolist()
+    widths, depths = [], []
+    for width in block_widths:
+        if widths and widths[-1] == width:
+            depths[-1] += 1
+        else:
+            widths.append(width)
+            depths.append(1)
+    groups = [min(group_width, w) for w in widths]
+    widths = [int(round(w / g) * g) for w, g in zip(widths, groups, strict=True)]
+    n = len(widths)
+    return BlockParams(depths, widths, groups, [1.0] * n, [2] * n, se_ratio=0.25)
+
+
+def geffnet_mobilenet_v3_large(width_mult: float, num_classes: int, **kwargs) -> nn.Module:
+    """torchvision's MobileNetV3-Large with the widths of GFNet's geffnet model at ``width_mult``.
+
+    The two libraries scale a width multiplier differently. torchvision scales every block's
+    expanded width as an absolute number (``64 * 1.25 -> 80``); geffnet keeps each block's
+    expansion *ratio* and applies it to the block's scaled input (``24 * 4 = 96``); and geffnet
+    keeps the pooled head at 1280 features where torchvision scales it to 1600. At 1.00 both give
+    the same network. Everything else (kernels, SE, activations, strides) is torchvision's.
+
+    Args:
+        width_mult: channel multiplier (1.25 for GFNet's ``mobilenetv3_large_125``).
+        num_classes: classes of the encoder's own head.
+        **kwargs: passed to ``torchvision.models.MobileNetV3``.
+    """
+    from torchvision.models.mobilenetv3 import (
+        InvertedResidualConfig,
+        MobileNetV3,
+        _mobilenet_v3_conf,
+    )
+
+    base, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
+    scaled = []
+    for cnf in base:
+        width_in = InvertedResidualConfig.adjust_channels(cnf.input_channels, width_mult)
+        ratio = cnf.expanded_channels / cnf.input_channels
+        scaled.append(
+            InvertedResidualConfig(
+                width_in,
+                cnf.kernel,
+                InvertedResidualConfig.adjust_channels(width_in, ratio),
+                InvertedResidualConfig.adjust_channels(cnf.out_channels, width_mult),
+                cnf.use_se,
+                "HS" if cnf.use_hs else "RE",
+                cnf.stride,
+                cnf.dilation,
+                1.0,
+            )
         )
-        return RegNet(params, num_classes=num_classes, **kwargs)
+    return MobileNetV3(scaled, last_channel, num_classes=num_classes, **kwargs)
+
+
+def _build_network(
+    arch: str, num_classes: int, geffnet_widths: bool = False, **kwargs
+) -> nn.Module:
+    """A randomly initialised torchvision network.
+
+    RegNets are built with GFNet's pycls widths (:func:`pycls_block_params`; ``regnet_y_600mf`` is
+    not in torchvision's model list at all); ``geffnet_widths`` builds MobileNet-V3-Large with
+    geffnet's widths (:func:`geffnet_mobilenet_v3_large`).
+    """
+    import torchvision  # here, not at import: registering the names needs no torchvision
+    from torchvision.models.regnet import RegNet
+
+    if arch in PYCLS_REGNETS:
+        return RegNet(pycls_block_params(**PYCLS_REGNETS[arch]), num_classes=num_classes, **kwargs)
+    if geffnet_widths:
+        return geffnet_mobilenet_v3_large(num_classes=num_classes, **kwargs)
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
+
+
+def gfnet_preprocessing(
+    image_size: int,
+    glance: str,
+    dataset: str = "bilinear",
+    crop_fraction: float = 0.875,
+    glance_logits: str = "head",
+) -> Preprocessing:
+    """The record of a GFNet model: ``configs.py``'s ``image_size``, ``crop_pct``,
+    ``dataset_interpolation`` and ``prime_interpolation``; ``get_prime``'s ``align_corners=True``
+    without antialiasing; BatchNorm eps 1e-5; ``inference.py``'s glance prediction."""
+    return Preprocessing(
+        image_size=image_size,
+        crop_fraction=crop_fraction,
+        interpolation=dataset,
+        glance_interpolation=glance,
+        glance_align_corners=True,
+        glance_antialias=False,
+        bn_eps=1e-5,
+        glance_logits=glance_logits,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,11 +255,11 @@ class BackboneSpec:
         name: short name in registry names (``gf-<name>-p<P>``).
         arch: torchvision model name.
         family: :class:`TorchvisionEncoder` family.
-        weights: torchvision weights enum value for ``pretrained_backbone=True``.
+        weights: torchvision weights enum value for ``pretrained_backbone=True`` (empty when
+            torchvision has none of GFNet's widths).
         head: ``"gru"`` or ``"cascade"``.
         steps: T, steps per image including the glance.
-        image_size: full-resolution image side.
-        glance_interpolation: resize mode of the glance (GFNet's per-backbone choice).
+        preprocessing: the official preprocessing of the model (:func:`gfnet_preprocessing`).
         patch_sizes: the released patch sizes.
         arch_kwargs: extra torchvision builder arguments.
     """
@@ -153,30 +270,37 @@ class BackboneSpec:
     weights: str
     head: str
     steps: int
-    image_size: int
-    glance_interpolation: str
+    preprocessing: Preprocessing
     patch_sizes: tuple[int, ...]
-    arch_kwargs: tuple[tuple[str, float], ...] = ()
+    arch_kwargs: tuple[tuple[str, float | bool], ...] = ()
+
+    @property
+    def image_size(self) -> int:
+        """Full-resolution image side."""
+        return self.preprocessing.image_size
 
     @property
     def resize_size(self) -> int:
-        """Shorter side before the centre crop (crop fraction 0.875, 0.904 for EfficientNet-B3)."""
-        fraction = 0.904 if self.arch == "efficientnet_b3" else 0.875
-        return math.floor(self.image_size / fraction)
+        """Shorter side before the centre crop."""
+        return self.preprocessing.resize_size
 
 
+_BICUBIC_224 = gfnet_preprocessing(224, "bicubic")
+_BILINEAR_224 = gfnet_preprocessing(224, "bilinear")
+_REGNET = gfnet_preprocessing(224, "bilinear", glance_logits="encoder")
+_MOBILENET = gfnet_preprocessing(224, "bicubic", glance_logits="encoder")
 BACKBONES: tuple[BackboneSpec, ...] = (
-    BackboneSpec("resnet50", "resnet50", "resnet", "ResNet50_Weights.IMAGENET1K_V1", "gru", 5, 224, "bicubic", (96, 128)),
-    BackboneSpec("densenet121", "densenet121", "densenet", "DenseNet121_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("densenet169", "densenet169", "densenet", "DenseNet169_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("densenet201", "densenet201", "densenet", "DenseNet201_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("regnety600mf", "regnet_y_600mf", "regnet", "", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("regnety800mf", "regnet_y_800mf", "regnet", "RegNet_Y_800MF_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("regnety1.6gf", "regnet_y_1_6gf", "regnet", "RegNet_Y_1_6GF_Weights.IMAGENET1K_V1", "gru", 5, 224, "bilinear", (96,)),
-    BackboneSpec("mobilenetv3-large", "mobilenet_v3_large", "mobilenet_v3", "MobileNet_V3_Large_Weights.IMAGENET1K_V1", "cascade", 3, 224, "bicubic", (96, 128)),
-    BackboneSpec("mobilenetv3-large125", "mobilenet_v3_large", "mobilenet_v3", "", "cascade", 3, 224, "bicubic", (128,), (("width_mult", 1.25),)),
-    BackboneSpec("efficientnetb2", "efficientnet_b2", "efficientnet", "EfficientNet_B2_Weights.IMAGENET1K_V1", "cascade", 4, 260, "bicubic", (128,)),
-    BackboneSpec("efficientnetb3", "efficientnet_b3", "efficientnet", "EfficientNet_B3_Weights.IMAGENET1K_V1", "cascade", 4, 300, "bicubic", (128, 144)),
+    BackboneSpec("resnet50", "resnet50", "resnet", "ResNet50_Weights.IMAGENET1K_V1", "gru", 5, _BICUBIC_224, (96, 128)),
+    BackboneSpec("densenet121", "densenet121", "densenet", "DenseNet121_Weights.IMAGENET1K_V1", "gru", 5, _BILINEAR_224, (96,)),
+    BackboneSpec("densenet169", "densenet169", "densenet", "DenseNet169_Weights.IMAGENET1K_V1", "gru", 5, _BILINEAR_224, (96,)),
+    BackboneSpec("densenet201", "densenet201", "densenet", "DenseNet201_Weights.IMAGENET1K_V1", "gru", 5, _BILINEAR_224, (96,)),
+    BackboneSpec("regnety600mf", "regnet_y_600mf", "regnet", "", "gru", 5, _REGNET, (96,)),
+    BackboneSpec("regnety800mf", "regnet_y_800mf", "regnet", "", "gru", 5, _REGNET, (96,)),
+    BackboneSpec("regnety1.6gf", "regnet_y_1_6gf", "regnet", "RegNet_Y_1_6GF_Weights.IMAGENET1K_V1", "gru", 5, _REGNET, (96,)),
+    BackboneSpec("mobilenetv3-large", "mobilenet_v3_large", "mobilenet_v3", "MobileNet_V3_Large_Weights.IMAGENET1K_V1", "cascade", 3, _MOBILENET, (96, 128)),
+    BackboneSpec("mobilenetv3-large125", "mobilenet_v3_large", "mobilenet_v3", "", "cascade", 3, _MOBILENET, (128,), (("width_mult", 1.25), ("geffnet_widths", True))),
+    BackboneSpec("efficientnetb2", "efficientnet_b2", "efficientnet", "EfficientNet_B2_Weights.IMAGENET1K_V1", "cascade", 4, gfnet_preprocessing(260, "bicubic", "bicubic", glance_logits="encoder"), (128,)),
+    BackboneSpec("efficientnetb3", "efficientnet_b3", "efficientnet", "EfficientNet_B3_Weights.IMAGENET1K_V1", "cascade", 4, gfnet_preprocessing(300, "bicubic", "bicubic", 0.904, glance_logits="encoder"), (128, 144)),
 )  # fmt: skip
 
 
@@ -189,19 +313,19 @@ def _backbone_builder(spec: BackboneSpec):
 
 
 def gf_config(spec: BackboneSpec, patch_size: int, num_classes: int = 1000) -> GFConfig:
-    """The :class:`GFConfig` of a GFNet model on ``spec`` with patches of ``patch_size``."""
+    """The :class:`GFConfig` of a GFNet model on ``spec`` with patches of ``patch_size``; its
+    preprocessing fields are those of ``spec.preprocessing``."""
+    record = spec.preprocessing
     return GFConfig(
         backbone=f"tv_{spec.name}",
         num_classes=num_classes,
         in_chans=3,
-        image_size=(spec.image_size, spec.image_size),
+        image_size=(record.image_size, record.image_size),
         patch_size=patch_size,
         glance_size=patch_size,
-        glance_interpolation=spec.glance_interpolation,
         hidden_size=1024,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
         head=spec.head,
+        **{name: getattr(record, name) for name in PREPROCESSING_FIELDS},
     )
 
 
@@ -250,6 +374,7 @@ def _register(spec: BackboneSpec, patch_size: int) -> None:
     factory.__name__ = name.replace("-", "_").replace(".", "_")
     register_classifier(
         name,
+        preprocessing=spec.preprocessing,
         description=(
             f"GFNet on torchvision {spec.arch}{' x' + str(dict(spec.arch_kwargs)) if spec.arch_kwargs else ''}, "
             f"{spec.image_size}px images, patch {patch_size}, T={spec.steps}, {spec.head} head"

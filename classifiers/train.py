@@ -63,7 +63,6 @@ from classifiers.data.folder import FolderDataset
 from classifiers.flags import add_dataclass_arguments
 from classifiers.gf_model import GFModel
 from classifiers.registry import create_classifier, get_entry, resolve_device
-from classifiers.torchvision_models import MODEL_SPECS
 
 EVAL_SEED = 12345
 
@@ -259,13 +258,10 @@ def folder_splits(config: TrainConfig, model: GFModel) -> tuple[FolderDataset, F
             f"--image-root {str(root)!r} has no {'/ and '.join(missing)}/ folder; expected "
             "train/<class>/*.jpg and val/<class>/*.jpg"
         )
-    size = int(model.config.image_size[0])
-    spec = MODEL_SPECS.get(config.classifier)
-    resize = spec[0].resize_size if spec else None
-    interpolation = "bicubic" if spec and spec[0].family == "efficientnet" else "bilinear"
+    options = model.preprocessing.folder_options()  # sizes and filter of the model's record
     splits = []
     for split in ("train", "val"):
-        data = FolderDataset(root / split, size, resize, interpolation)
+        data = FolderDataset(root / split, **options)
         if config.max_images is not None and config.max_images < len(data):
             keep = np.sort(
                 np.random.default_rng(config.seed).permutation(len(data))[: config.max_images]

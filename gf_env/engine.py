@@ -121,7 +121,7 @@ class GlanceFocusEngine:
                 )
             chosen.append(int(index))
         batch = self.source.sample_batch(chosen, [rngs[i] for i in ids])
-        self.image_index[ids] = chosen
+        self.image_index[ids] = chosen if batch.indices is None else batch.indices
         images = torch.from_numpy(batch.images).to(self.device, non_blocking=True)
         sel = self._select(envs)
         if envs is None:

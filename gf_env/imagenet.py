@@ -1,4 +1,5 @@
-"""``GlanceFocus-ImageNet-v0`` and ``GlanceFocus-ImageFolder-v0``: glance and focus on real photos.
+"""``GlanceFocus-Imagenette-v0``, ``GlanceFocus-ImageNet-v0`` and ``GlanceFocus-ImageFolder-v0``:
+glance and focus on real photos.
 
 Both build the ordinary :class:`~gf_env.GlanceFocusEnv` / :class:`~gf_env.GlanceFocusVectorEnv`
 over a :class:`~classifiers.data.folder.ImageFolderSource` (decoding in background threads, see
@@ -9,10 +10,20 @@ there); everything else (actions, observations, rewards, info) is that of the ot
 into class folders), ``root=`` or the ``GF_IMAGENET_ROOT`` variable; ``split="train"`` reads
 ``train/``, ``split="test"`` (or ``"val"``) reads ``val/``. The classifier is an ImageNet GF model:
 a registry name (``gf-resnet50-p96`` by default) with ``checkpoint=`` (an official GFNet file or one
-of ``classifiers.train``), or your own object. Images get GFNet's preprocessing for the model:
-shorter side resized to ``image_size / 0.875`` (256 for 224; 0.904 for EfficientNet-B3), centre crop
-of the model's ``image_size`` (224, 260 for EfficientNet-B2, 300 for B3). ``max_focus_steps``
-defaults to the model's T - 1.
+of ``classifiers.train``), or your own object. Images get the preprocessing of the model's record
+(:mod:`classifiers.preprocessing`), for the GFNet models the official validation transform:
+shorter side resized to ``int(image_size / crop_fraction)`` (256 for 224; 0.904 for EfficientNet-B3)
+with bilinear filtering (bicubic for EfficientNet), centre crop of the model's ``image_size`` (224,
+260 for EfficientNet-B2, 300 for B3). ``max_focus_steps`` defaults to the model's T - 1.
+
+``GlanceFocus-Imagenette-v0`` is ImageNet's models on Imagenette (10 ImageNet classes, about 13k
+photos; fast.ai's subset, read through torchvision's ``datasets.Imagenette`` layout):
+``<root>/imagenette2-320/{train,val}/<wnid>/*.JPEG`` (``size="320px"``, the default; ``"160px"``
+and ``"full"`` read ``imagenette2-160``/``imagenette2``), ``root=`` or ``GF_IMAGENETTE_ROOT``;
+``download=True`` downloads and extracts the archive there through torchvision when the folder is
+missing. The classifier is an ImageNet GF model exactly as for ``GlanceFocus-ImageNet-v0`` (official
+GFNet files load unchanged), restricted to the ten classes' logits
+(:class:`classifiers.subset.ClassSubset`), so rewards and accuracies are over the ten classes.
 
 ``GlanceFocus-ImageFolder-v0`` takes any folder of class sub-folders (``root=``, required) and a
 classifier of the user's (``classifier=``: an object implementing
@@ -23,7 +34,9 @@ Extra arguments of both: ``image_size``, ``resize_size``, ``interpolation`` (def
 classifier's), ``workers`` (decoding threads, default 4), ``cache_size``.
 
 Version history: v0 (ImageNet): first working release (earlier it only raised an error naming what
-was missing); v0 (ImageFolder): first release.
+was missing); preprocessing now follows the official GFNet code (the models' records), without a
+version bump because no published results rest on the earlier one; v0 (ImageFolder, Imagenette):
+first release.
 """
 
 from __future__ import annotations
@@ -31,10 +44,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from classifiers.data.folder import ImageFolderSource
+from classifiers.data.folder import ImageFolderSource, scan_folder
+from classifiers.preprocessing import preprocessing_of
+from classifiers.registry import create_classifier
+from classifiers.subset import IMAGENETTE_CLASSES, ClassSubset
 from classifiers.torchvision_models import MODEL_SPECS
 
 IMAGENET_ROOT_VARIABLE = "GF_IMAGENET_ROOT"
+IMAGENETTE_ROOT_VARIABLE = "GF_IMAGENETTE_ROOT"
+IMAGENETTE_FOLDERS = {"320px": "imagenette2-320", "160px": "imagenette2-160", "full": "imagenette2"}
 DEFAULT_IMAGENET_CLASSIFIER = "gf-resnet50-p96"
 SPLIT_FOLDERS = {"train": "train", "test": "val", "val": "val"}
 SOURCE_ARGUMENTS = ("image_size", "resize_size", "interpolation", "workers", "cache_size")
@@ -44,21 +62,30 @@ class ImageNetUnavailableError(RuntimeError):
     """The ImageNet environment cannot be built: no root, or the root lacks the split's folder."""
 
 
+def _given_root(root: str | os.PathLike | None, split: str, variable: str, missing: str) -> str:
+    """``root``, else the environment ``variable``; a bad ``split`` or neither raises."""
+    if split not in SPLIT_FOLDERS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
+    root = root or os.environ.get(variable)
+    if not root:
+        raise ImageNetUnavailableError(missing)
+    return str(root)
+
+
 def imagenet_root(root: str | os.PathLike | None, split: str) -> str:
     """The split's folder under ``root`` (or ``$GF_IMAGENET_ROOT``).
 
     Raises:
         ImageNetUnavailableError: no root given, or it has no folder for ``split``.
     """
-    if split not in SPLIT_FOLDERS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
-    root = root or os.environ.get(IMAGENET_ROOT_VARIABLE)
-    if not root:
-        raise ImageNetUnavailableError(
-            "GlanceFocus-ImageNet-v0 needs the ImageNet images: pass root=PATH or set "
-            f"{IMAGENET_ROOT_VARIABLE} to a folder with train/ and val/ class sub-folders "
-            "(torchvision's ImageFolder layout; see the README's ImageNet section)"
-        )
+    root = _given_root(
+        root,
+        split,
+        IMAGENET_ROOT_VARIABLE,
+        "GlanceFocus-ImageNet-v0 needs the ImageNet images: pass root=PATH or set "
+        f"{IMAGENET_ROOT_VARIABLE} to a folder with train/ and val/ class sub-folders "
+        "(torchvision's ImageFolder layout; see the README's ImageNet section)",
+    )
     folder = os.path.join(root, SPLIT_FOLDERS[split])
     if not os.path.isdir(folder):
         raise ImageNetUnavailableError(
@@ -70,19 +97,16 @@ def imagenet_root(root: str | os.PathLike | None, split: str) -> str:
 
 
 def _preprocessing(classifier: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Source arguments: the user's, else those the classifier was built for."""
+    """Source arguments: the user's, else those of the classifier's preprocessing record."""
     options = {k: kwargs.pop(k) for k in SOURCE_ARGUMENTS if k in kwargs}
     if isinstance(classifier, str) and classifier in MODEL_SPECS:
-        spec, _ = MODEL_SPECS[classifier]
-        options.setdefault("image_size", spec.image_size)
-        options.setdefault("resize_size", spec.resize_size)
-        options.setdefault(
-            "interpolation", "bicubic" if spec.family == "efficientnet" else "bilinear"
-        )
-        kwargs.setdefault("max_focus_steps", spec.steps - 1)
+        kwargs.setdefault("max_focus_steps", MODEL_SPECS[classifier][0].steps - 1)
+    record = preprocessing_of(classifier)
+    if record is not None:
+        for key, value in record.folder_options().items():
+            options.setdefault(key, value)
     else:
-        config = getattr(classifier, "config", None)
-        size = getattr(config, "image_size", None)
+        size = getattr(getattr(classifier, "config", None), "image_size", None)
         if size is not None:
             options.setdefault("image_size", int(size[0]))
     return options
@@ -141,3 +165,82 @@ def make_folder_env(root: str | os.PathLike | None = None, **kwargs: Any):
 def make_folder_vector_env(num_envs: int = 1, root: str | os.PathLike | None = None, **kwargs: Any):
     """Vector entry point of ``GlanceFocus-ImageFolder-v0``."""
     return _folder(root, num_envs, kwargs)
+
+
+def imagenette_root(
+    root: str | os.PathLike | None, split: str, size: str = "320px", download: bool = False
+) -> str:
+    """The split's folder of Imagenette under ``root`` (or ``$GF_IMAGENETTE_ROOT``), downloaded
+    through ``torchvision.datasets.Imagenette`` first when ``download`` and it is missing.
+
+    Raises:
+        ImageNetUnavailableError: no root given, or the folder is missing and ``download`` is off.
+    """
+    if size not in IMAGENETTE_FOLDERS:
+        raise ValueError(f"size must be one of {sorted(IMAGENETTE_FOLDERS)}, got {size!r}")
+    root = _given_root(
+        root,
+        split,
+        IMAGENETTE_ROOT_VARIABLE,
+        "GlanceFocus-Imagenette-v0 needs a folder for Imagenette: pass root=PATH (add "
+        f"download=True to fetch it there, about 330 MB for 320px) or set {IMAGENETTE_ROOT_VARIABLE}",
+    )
+    folder = os.path.join(root, IMAGENETTE_FOLDERS[size], SPLIT_FOLDERS[split])
+    if not os.path.isdir(folder) and download:
+        from torchvision.datasets import Imagenette
+
+        Imagenette(str(root), split=SPLIT_FOLDERS[split], size=size, download=True)
+    if not os.path.isdir(folder):
+        raise ImageNetUnavailableError(
+            f"Imagenette ({size}) is not under {str(root)!r}: expected {folder!r}/<wnid>/*.JPEG; "
+            "pass download=True to download it through torchvision.datasets.Imagenette"
+        )
+    return folder
+
+
+def _imagenette(root, split, size, download, num_envs, kwargs):
+    folder = imagenette_root(root, split, size, download)
+    classes, _ = scan_folder(folder)
+    unknown = sorted(set(classes) - set(IMAGENETTE_CLASSES))
+    if unknown:
+        raise ValueError(
+            f"{folder!r} has class folders that are not Imagenette's WordNet ids: {unknown[:5]}; "
+            f"expected some of {sorted(IMAGENETTE_CLASSES)}"
+        )
+    classifier = kwargs.get("classifier", DEFAULT_IMAGENET_CLASSIFIER)
+    if isinstance(classifier, str):
+        if classifier in MODEL_SPECS:
+            kwargs.setdefault("max_focus_steps", MODEL_SPECS[classifier][0].steps - 1)
+        checkpoint = kwargs.pop("checkpoint", None)
+        classifier = create_classifier(
+            classifier,
+            pretrained=checkpoint is None,
+            checkpoint=checkpoint,
+            device=kwargs.get("device"),
+        )
+    kwargs["classifier"] = ClassSubset(classifier, [IMAGENETTE_CLASSES[c] for c in classes])
+    kwargs["split"] = "train" if split == "train" else "test"
+    return _make(folder, num_envs, kwargs)
+
+
+def make_imagenette_env(
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    size: str = "320px",
+    download: bool = False,
+    **kwargs: Any,
+):
+    """Entry point of ``GlanceFocus-Imagenette-v0`` (see the module docstring)."""
+    return _imagenette(root, split, size, download, None, kwargs)
+
+
+def make_imagenette_vector_env(
+    num_envs: int = 1,
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    size: str = "320px",
+    download: bool = False,
+    **kwargs: Any,
+):
+    """Vector entry point of ``GlanceFocus-Imagenette-v0``."""
+    return _imagenette(root, split, size, download, num_envs, kwargs)

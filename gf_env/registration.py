@@ -9,6 +9,10 @@ import gymnasium as gym
 ENTRY_POINT = "gf_env.glance_focus:GlanceFocusEnv"
 VECTOR_ENTRY_POINT = "gf_env.vector:GlanceFocusVectorEnv"
 IMAGE_FOLDER_ENVS = {
+    "GlanceFocus-Imagenette-v0": (
+        "gf_env.imagenet:make_imagenette_env",
+        "gf_env.imagenet:make_imagenette_vector_env",
+    ),
     "GlanceFocus-ImageNet-v0": (
         "gf_env.imagenet:make_imagenet_env",
         "gf_env.imagenet:make_imagenet_vector_env",
@@ -48,6 +52,7 @@ ENVS: list[dict[str, Any]] = [
 ]
 OFFLINE_ENV_IDS = [spec["id"] for spec in ENVS]
 IMAGENET_ENV_ID = "GlanceFocus-ImageNet-v0"
+IMAGENETTE_ENV_ID = "GlanceFocus-Imagenette-v0"
 FOLDER_ENV_ID = "GlanceFocus-ImageFolder-v0"
 
 

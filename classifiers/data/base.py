@@ -32,11 +32,14 @@ class Batch:
         images: ``(B, C, H, W)`` ``float32`` array with values in [0, 1].
         labels: ``(B,)`` ``int64`` true classes.
         boxes: ``(B, 4)`` object boxes (top, left, height, width), when the source knows.
+        indices: ``(B,)`` index of the image each row shows, when a source may show another than
+            the one asked for (an image folder replaces an unreadable file by the next one).
     """
 
     images: np.ndarray
     labels: np.ndarray
     boxes: np.ndarray | None = None
+    indices: np.ndarray | None = None
 
 
 @runtime_checkable

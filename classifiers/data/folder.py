@@ -2,16 +2,26 @@
 
 ``root/<class>/<image>``: classes are the sub-folder names in sorted order, images the files with
 an image extension below each (sub-folders included), in sorted order. Every image gets the
-standard evaluation preprocessing: resize so that the shorter side is ``resize_size`` (256 for
-224 crops), then a centre crop of ``image_size``; values become ``float32`` RGB in [0, 1].
+standard evaluation preprocessing, pixel for pixel torchvision's ``Resize(resize_size)`` +
+``CenterCrop(image_size)`` on a PIL image (the official GFNet validation transform): the shorter
+side becomes ``resize_size`` (256 for 224 crops) and the longer ``int(resize_size * long / short)``,
+then a centre crop of ``image_size`` at ``int(round(margin / 2))``; values become ``float32`` RGB
+in [0, 1]. A model's sizes and filter come from its preprocessing record
+(:mod:`classifiers.preprocessing`).
+
+- A class folder without any image file raises (naming it): counting it as a class would shift
+  the labels of every later class against a classifier's outputs, skipping it silently too.
 
 - Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted to RGB.
+  Floating-point (mode ``F``) images with values in [0, 1] are scaled to [0, 255] first (Pillow
+  would clip them to black); other float images are read as [0, 255] and clipped.
 - Tiny images: the resize scales the shorter side *up* to ``resize_size`` as well, so any image,
   however small, yields a full ``image_size`` crop (blurry, but never a crash or padding).
 - Unreadable files (corrupt, truncated, not an image): skipped with a warning and counted in
   :attr:`ImageFolderSource.skipped`; the image at the next readable index takes their place, so
-  a training run or an episode never stops on one bad file. A folder where nothing is readable
-  raises.
+  a training run or an episode never stops on one bad file (the batch's ``indices`` name the image
+  actually shown, and so does the environment's ``info["image_index"]``). A folder where nothing
+  is readable raises.
 
 Decoding off the main thread. The environment draws image indices from its own seeded RNGs at
 reset time and then asks for them in one ``sample_batch(indices, rngs)`` call, so a DataLoader
@@ -55,7 +65,7 @@ def scan_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, in
 
     Raises:
         FileNotFoundError: ``root`` does not exist or is not a folder.
-        ValueError: ``root`` has no class sub-folders, or they hold no image files.
+        ValueError: ``root`` has no class sub-folders, or one of them holds no image file.
     """
     root = Path(root)
     if not root.is_dir():
@@ -69,7 +79,7 @@ def scan_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, in
             f"image folder {str(root)!r} has no class sub-folders; the layout is "
             "root/<class>/<image>.jpg (torchvision's ImageFolder)"
         )
-    items = []
+    items, empty = [], []
     for label, name in enumerate(classes):
         files = sorted(
             p
@@ -77,10 +87,13 @@ def scan_folder(root: str | os.PathLike) -> tuple[list[str], list[tuple[Path, in
             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
         )
         items.extend((path, label) for path in files)
-    if not items:
+        if not files:
+            empty.append(name)
+    if empty:
         raise ValueError(
-            f"the class folders of {str(root)!r} ({classes[:5]}...) hold no image files with "
-            f"extensions {IMAGE_EXTENSIONS}"
+            f"{len(empty)} of the {len(classes)} class folders of {str(root)!r} hold no image "
+            f"file with extensions {IMAGE_EXTENSIONS}: {empty[:5]}; remove them or add images "
+            "(a class without images would shift the labels of the classes after it)"
         )
     return classes, items
 
@@ -106,14 +119,18 @@ def load_image(
             img.load()
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 img = img.point(lambda v: v / 256).convert("L")  # 16-bit gray to 8-bit
+            elif img.mode == "F":
+                img = float_to_gray(np.asarray(img, dtype=np.float64), path)
             rgb = img.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableImageError(f"{path}: {type(exc).__name__}: {exc}") from None
     width, height = rgb.size
-    scale = resize_size / min(width, height)
-    size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
+    short, long = min(width, height), max(width, height)
+    sides = (resize_size, max(image_size, int(resize_size * long / short)))  # torchvision's sizes
+    size = sides if width <= height else sides[::-1]
     rgb = rgb.resize(size, INTERPOLATIONS[interpolation])
-    left, top = (size[0] - image_size) // 2, (size[1] - image_size) // 2
+    left = round((size[0] - image_size) / 2)  # torchvision's CenterCrop offsets (half to even)
+    top = round((size[1] - image_size) / 2)
     if rng is not None:
         left = int(rng.integers(size[0] - image_size + 1))
         top = int(rng.integers(size[1] - image_size + 1))
@@ -121,6 +138,20 @@ def load_image(
     if rng is not None and rng.random() < 0.5:
         rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def float_to_gray(values: np.ndarray, path: str | os.PathLike) -> Image.Image:
+    """An 8-bit grayscale image of a floating-point one: [0, 1] scaled to [0, 255], anything
+    else read as [0, 255] and clipped.
+
+    Raises:
+        ValueError: the image holds NaN or infinite values.
+    """
+    if not np.isfinite(values).all():
+        raise ValueError(f"floating-point image {path} holds NaN or infinite values")
+    if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+        values = values * 255.0
+    return Image.fromarray(np.rint(np.clip(values, 0.0, 255.0)).astype(np.uint8))
 
 
 class FolderDataset:
@@ -182,6 +213,12 @@ class FolderDataset:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        image, label, _ = self.load(index)
+        return image, label
+
+    def load(self, index: int) -> tuple[np.ndarray, int, int]:
+        """``(image, label, index of the file shown)``: ``index``, or the next readable one when
+        it cannot be read."""
         for offset in range(len(self.items)):
             i = (int(index) + offset) % len(self.items)
             if i in self.skipped:
@@ -192,7 +229,7 @@ class FolderDataset:
                 if self.augment_seed is not None:
                     rng = np.random.default_rng([self.augment_seed, self.epoch, i])
                 image = load_image(path, self.image_size, self.resize_size, self.interpolation, rng)
-                return image, label
+                return image, label, i
             except UnreadableImageError as exc:
                 with self._lock:
                     self.skipped.add(i)
@@ -251,9 +288,9 @@ class ImageFolderSource(FolderDataset):
                 return future
             if self._pool is None:
                 future = Future()
-                future.set_result(self[index])
+                future.set_result(self.load(index))
             else:
-                future = self._pool.submit(self.__getitem__, index)
+                future = self._pool.submit(self.load, index)
             self._cache[index] = future
             while len(self._cache) > max(self.cache_size, 1):
                 self._cache.popitem(last=False)
@@ -268,8 +305,9 @@ class ImageFolderSource(FolderDataset):
         if self._pool is not None:
             self._decode_ahead(indices, rngs)
         return Batch(
-            images=np.stack([image for image, _ in samples]),
-            labels=np.array([label for _, label in samples], dtype=np.int64),
+            images=np.stack([image for image, _, _ in samples]),
+            labels=np.array([label for _, label, _ in samples], dtype=np.int64),
+            indices=np.array([shown for _, _, shown in samples], dtype=np.int64),
         )
 
     def _decode_ahead(self, indices: list[int], rngs: Sequence[np.random.Generator]) -> None:

@@ -199,3 +199,27 @@ def test_encoders_named_otherwise_load_by_position():
     data["model_state_dict"] = dict(swapped)
     with pytest.raises(CheckpointError, match=r"model_state_dict\['features\.0\.0\.weight'\]"):
         gfnet_state_dict(data, model, "shuffled")
+
+
+def test_pycls_regnet_files_load_although_both_name_the_last_layer_fc():
+    """pycls names every layer otherwise (``stem.conv``, ``s1.b1.f.a`` ..) except the last one,
+    ``fc``, as torchvision does: one shared name must not stop the pairing by position."""
+    torch.manual_seed(0)
+    model = create_classifier("gf-regnety600mf-p96", device="cpu", num_classes=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = official_layout(randomized(model), "release", True)
+    model.load_state_dict(before)
+    for section in ("model_prime_state_dict", "model_state_dict"):
+        data[section] = {
+            (key if key.startswith("module.fc.") else f"module.s{i}.{key.rsplit('.', 1)[-1]}"): v
+            for i, (key, v) in enumerate(data[section].items())
+        }
+    assert sum(k.startswith("module.fc.") for k in data["model_state_dict"]) == 2
+    state = gfnet_state_dict(data, model, "pycls-like")
+    for section, prefix in (
+        ("model_prime_state_dict", "global_encoder."),
+        ("model_state_dict", "local_encoder."),
+    ):
+        tensors = [v for k, v in data[section].items() if not k.endswith("num_batches_tracked")]
+        ours = [k for k in before if k.startswith(prefix) and not k.endswith("num_batches_tracked")]
+        assert all(torch.equal(state[k], v) for k, v in zip(ours, tensors, strict=True))

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
+from PIL import Image
 
 import gf_env
 from agents.evaluation import evaluate_policy
 from agents.gfnet_policy import GFNetActorCritic, GFNetPolicy
 from classifiers import create_classifier
 from classifiers.data import ImageSource
-from classifiers.data.folder import ImageFolderSource, load_image
+from classifiers.data.folder import ImageFolderSource, UnreadableImageError, load_image
 from tests.image_folder import CLASSES, PER_CLASS, write_folder
 from tests.single_thread import one_thread  # noqa: F401  (autouse fixture)
 
@@ -56,6 +57,7 @@ def test_source_layout_modes_tiny_images_and_a_corrupt_file(folder):
     assert source.skipped == {corrupt}
     # the next readable image (the first fox) stands in for the corrupt dog, label included
     assert batch.labels.tolist() == [0, 0, 0, 0, 2]
+    assert batch.indices.tolist() == [0, 1, 2, 3, corrupt + 1]  # the file actually shown
     assert np.array_equal(batch.images[4], source[corrupt + 1][0])
     gray = batch.images[1]
     assert np.allclose(gray[0], gray[1]) and np.allclose(gray[1], gray[2])  # L -> RGB
@@ -75,7 +77,7 @@ def test_folder_errors_say_what_is_wrong(tmp_path):
         ImageFolderSource(tmp_path)
     (tmp_path / "empty_class").mkdir()
     (tmp_path / "empty_class" / "notes.txt").write_text("not an image")
-    with pytest.raises(ValueError, match="hold no image files"):
+    with pytest.raises(ValueError, match=r"hold no image file.*empty_class"):
         ImageFolderSource(tmp_path)
     (tmp_path / "empty_class" / "bad.jpg").write_bytes(b"not a jpeg")
     source = ImageFolderSource(tmp_path, workers=0)
@@ -102,7 +104,57 @@ def test_folder_env_passes_the_checker_and_crops_on_224_images(folder, model):
     assert list(info["patch_box"]) == [64, 32, 96, 96] and terminated
     engine = env.unwrapped.engine
     assert engine.images.shape == (1, 3, 224, 224)
+    corrupt = next(i for i, (p, _) in enumerate(engine.source.items) if p.name == "zz_corrupt.jpg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, info = env.reset(options={"index": corrupt})
+    assert info["image_index"] == corrupt + 1  # names the image shown, not the unreadable one
     env.close()
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("size", [(53, 37), (37, 53), (40, 40), (61, 44)])
+def test_resize_and_centre_crop_are_torchvisions(tmp_path, interpolation, size):
+    """Pixel for pixel torchvision's Resize(short side) + CenterCrop, the official GFNet
+    validation transform: the long side truncated, odd margins rounded half to even."""
+    from torchvision import transforms
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "image.png"
+    Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(path)
+    mode = getattr(transforms.InterpolationMode, interpolation.upper())
+    official = transforms.Compose(
+        [
+            transforms.Resize(34, interpolation=mode),
+            transforms.CenterCrop(25),
+            transforms.ToTensor(),
+        ]
+    )
+    with Image.open(path) as img:
+        expected = official(img.convert("RGB")).numpy()
+    assert np.array_equal(load_image(path, 25, 34, interpolation), expected)
+
+
+def test_float_tiff_in_unit_range_is_not_black(tmp_path):
+    values = np.linspace(0.0, 1.0, 30 * 40, dtype=np.float32).reshape(30, 40)
+    Image.fromarray(values).save(tmp_path / "unit.tif")
+    image = load_image(tmp_path / "unit.tif", 30, 30)
+    assert image.shape == (3, 30, 30) and image.max() > 0.9 and image.mean() > 0.3
+    assert np.allclose(image[0], values[:, 5:35], atol=1 / 255)  # gray, scaled to [0, 1]
+    Image.fromarray(values * 255).save(tmp_path / "byte_range.tif")
+    assert np.allclose(load_image(tmp_path / "byte_range.tif", 30, 30), image, atol=1 / 255)
+    Image.fromarray(np.full((30, 30), np.nan, np.float32)).save(tmp_path / "nan.tif")
+    with pytest.raises(UnreadableImageError, match="NaN"):
+        load_image(tmp_path / "nan.tif", 30, 30)
+
+
+def test_an_empty_class_folder_is_refused_by_name(tmp_path):
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    for name in ("a", "c"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "x.png")
+    with pytest.raises(ValueError, match=r"1 of the 3 class folders.*\['b'\].*shift the labels"):
+        ImageFolderSource(tmp_path, image_size=8, workers=0)
 
 
 def test_vector_env_matches_single_envs_and_decodes_ahead(folder, model):
