@@ -155,6 +155,11 @@ def _data(
     )
 
 
+def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with objects (a classifier, an image source) replaced by their type's name."""
+    return {k: v if isinstance(v, PLAIN) else type(v).__name__ for k, v in kwargs.items()}
+
+
 def policy_locate(model: nn.Module, policy, max_focus_steps: int, deterministic: bool) -> Locate:
     """A :data:`~classifiers.training.Locate` that runs the env's episode logic on each batch with
     ``policy`` choosing every focus step (its mean action when ``deterministic``)."""
@@ -195,7 +200,8 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
         }
         return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
 
-    plain = {k: v if isinstance(v, PLAIN) else type(v).__name__ for k, v in kwargs.items()}
+    settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    settings["env_kwargs"] = _plain(config.env_kwargs)  # no objects in checkpoints
     return Trainer(
         model,
         batches,
@@ -206,12 +212,12 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
         distributed=distributed,
         fingerprint=settings_fingerprint(
             config,
-            env_kwargs=plain,
+            env_kwargs=_plain(kwargs),
             policy_sha256=file_sha256(config.model),
             train_data=data_fingerprint,
             **weights,
         ),
-        meta={"stage": 3, "data": data_name, "train_config": dataclasses.asdict(config)},
+        meta={"stage": 3, "data": data_name, "train_config": settings},
         evaluate_first=True,
     )
 

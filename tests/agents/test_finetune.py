@@ -191,13 +191,25 @@ def test_finetune_trains_a_classifier_that_is_not_a_gfmodel(tmp_path):
     assert any(not torch.equal(exported["state_dict"][k], v) for k, v in before.items())
 
 
-def test_cli_env_kwargs_reach_the_env_arguments(policy_path, tmp_path):
+def test_cli_env_kwargs_reach_the_env_arguments(policy_path, tmp_path, mnist_root):
     from agents.finetune import main as finetune_main
 
-    argv = ["--model", str(policy_path), "--env", ENV, "--max-images", "12", "--eval-images", "12"]
-    argv += ["--epochs", "1", "--batch-size", "12", "--out", str(tmp_path), "--no-progress"]
-    argv += ["--env-kwargs", "max_focus_steps:2", "data:cluttered60"]
+    argv = ["--model", str(policy_path), "--env", ENV, "--epochs", "1", "--batch-size", "15"]
+    argv += ["--out", str(tmp_path), "--no-progress"]
+    argv += ["--env-kwargs", f"mnist_root:{mnist_root}", "max_focus_steps:4"]
     assert finetune_main(argv) == 0
     meta = load_file(tmp_path / "classifier.pt")["meta"]
-    assert meta["train_config"]["env_kwargs"] == {"max_focus_steps": 2, "data": "cluttered60"}
-    assert len(meta["history"][-1]["test_acc_policy"]) == 3
+    assert meta["train_config"]["env_kwargs"] == {
+        "mnist_root": str(mnist_root),
+        "max_focus_steps": 4,
+    }
+    assert meta["fingerprint"]["train_data"]["digits"] == 30  # mnist_root's, not the embedded 4,000
+
+
+def test_policy_and_random_rows_are_evaluated_on_the_same_canvases(policy_path, tmp_path):
+    # more than one evaluation batch (256): the canvases of later batches must not depend on how
+    # many random numbers the locations of earlier batches drew
+    trainer = build_finetune(_config(policy_path, tmp_path, eval_images=300))
+    accuracies = trainer.evaluate()
+    assert accuracies["policy"][0] == accuracies["random"][0]  # the same glances
+    assert accuracies["policy"][1:] != accuracies["random"][1:]
