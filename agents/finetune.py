@@ -49,11 +49,11 @@ from classifiers.training import (
     Trainer,
     eval_batches,
     evaluate_steps,
-    init_distributed,
     random_locate,
     settings_fingerprint,
 )
-from classifiers.training.trainer import array_sha256, file_sha256
+from classifiers.training.distributed import start_run
+from classifiers.training.fingerprint import array_sha256, file_sha256, source_fingerprint
 from gf_env.rollout import rollout_locations
 
 PLAIN = (str, int, float, bool, type(None))
@@ -133,26 +133,16 @@ def _classifier(
     return model, type(model).__name__, {"init_sha256": array_sha256(*tensors)}
 
 
-def _data(
-    config: FinetuneConfig, kwargs: dict[str, Any]
-) -> tuple[ImageSource, ImageSource, str, dict[str, Any]]:
-    """Training and test images (the env's canvas preset, or its ``ImageSource`` for both), the
-    data's name, and what identifies the training images."""
+def _data(config: FinetuneConfig, kwargs: dict[str, Any]) -> tuple[ImageSource, ImageSource, str]:
+    """Training and test images (the env's canvas preset, or its ``ImageSource`` for both) and the
+    data's name."""
     data = kwargs.get("data", "cluttered100")
     if not isinstance(data, str):
-        name = type(data).__name__
-        return data, data, name, {"source": name, "images": len(data)}
+        return data, data, type(data).__name__
     root = kwargs.get("mnist_root")
     augment = DigitAugment() if config.augment else None
     train = mnist_canvases(data, "train", root, augment, limit=config.max_images)
-    test = mnist_canvases(data, "test", root, limit=config.eval_images)
-    digits = train.digits
-    return (
-        train,
-        test,
-        data,
-        {"digits": len(digits), "digits_sha256": array_sha256(digits.images, digits.labels)},
-    )
+    return train, mnist_canvases(data, "test", root, limit=config.eval_images), data
 
 
 def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -183,12 +173,9 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
     data, the policy's (sampled) locations, and an evaluation of the policy's mean locations beside
     random ones on the same test canvases."""
     kwargs = env_arguments(config)
-    distributed = init_distributed(config.device)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    distributed = start_run(config.device, config.threads, config.seed)
     model, name, weights = _classifier(config, kwargs, distributed.device)
-    train_data, test_data, data_name, data_fingerprint = _data(config, kwargs)
+    train_data, test_data, data_name = _data(config, kwargs)
     steps = int(kwargs.get("max_focus_steps", 4))
     batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
     policy = load_model(config.agent, config.model, device="cpu")
@@ -214,7 +201,7 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
             config,
             env_kwargs=_plain(kwargs),
             policy_sha256=file_sha256(config.model),
-            train_data=data_fingerprint,
+            train_data=source_fingerprint(train_data),
             **weights,
         ),
         meta={"stage": 3, "data": data_name, "train_config": settings},

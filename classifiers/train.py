@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.distributed as dist
 from torch import nn
 
@@ -61,19 +60,19 @@ from classifiers.training import (
     eval_batches,
     evaluate,
     evaluate_steps,
-    init_distributed,
     random_locate,
     sample_locations,
     settings_fingerprint,
     step_correct,
 )
+from classifiers.training.distributed import start_run
+from classifiers.training.fingerprint import file_sha256, source_fingerprint
 from classifiers.training.folder import (
     FolderBatches,
     folder_eval_batches,
-    folder_fingerprint,
     folder_splits,
 )
-from classifiers.training.trainer import array_sha256, check_settings, file_sha256
+from classifiers.training.trainer import check_settings
 
 __all__ = [
     "EVAL_SEED",
@@ -151,10 +150,7 @@ def build_trainer(config: TrainConfig) -> Trainer:
             f"classifier {config.classifier!r} names no training data; pass --data "
             "(a canvas preset) or --image-root (an image folder)"
         )
-    distributed = init_distributed(config.device)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    distributed = start_run(config.device, config.threads, config.seed)
     overrides = {"pretrained_backbone": True} if config.init_backbone else {}
     model = create_classifier(
         config.classifier,
@@ -196,7 +192,6 @@ def build_trainer(config: TrainConfig) -> Trainer:
             locates = {"random": random_locate(patch, steps)}
             return evaluate_steps(model, test, locates, distributed=distributed)
 
-        data_fingerprint = folder_fingerprint(train_data)
     else:
         augment = DigitAugment() if config.augment else None
         train_data = mnist_canvases(
@@ -218,11 +213,6 @@ def build_trainer(config: TrainConfig) -> Trainer:
             }
             return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
 
-        digits = train_data.digits
-        data_fingerprint = {
-            "digits": len(digits),
-            "digits_sha256": array_sha256(digits.images, digits.labels),
-        }
     return Trainer(
         model,
         batches,
@@ -232,7 +222,7 @@ def build_trainer(config: TrainConfig) -> Trainer:
         evaluate=evaluate_model,
         distributed=distributed,
         fingerprint=settings_fingerprint(
-            config, train_data=data_fingerprint, **_init_weights(config)
+            config, train_data=source_fingerprint(train_data), **_init_weights(config)
         ),
         meta={"stage": 1, "data": data_name, "train_config": dataclasses.asdict(config)},
     )

@@ -1,7 +1,8 @@
 """Training glance/focus classifiers as a library.
 
 - :mod:`~classifiers.training.trainer`: :class:`Trainer` (model + batch source + ``locate``),
-  :class:`RunSettings`, resume fingerprints.
+  :class:`RunSettings`.
+- :mod:`~classifiers.training.fingerprint`: what a resume checks against the checkpoint.
 - :mod:`~classifiers.training.batches`: batch sources and focus locations (``Locate``).
 - :mod:`~classifiers.training.steps`: one differentiable episode and its loss, for any classifier.
 - :mod:`~classifiers.training.evaluation`: the per-step evaluation loop.
@@ -22,8 +23,9 @@ from classifiers.training.batches import (
 )
 from classifiers.training.distributed import Distributed, init_distributed
 from classifiers.training.evaluation import EVAL_SEED, evaluate, evaluate_steps, step_correct
+from classifiers.training.fingerprint import settings_fingerprint
 from classifiers.training.steps import step_loss, unroll
-from classifiers.training.trainer import RunSettings, StaleRunError, Trainer, settings_fingerprint
+from classifiers.training.trainer import RunSettings, StaleRunError, Trainer
 
 __all__ = [
     "EVAL_SEED",

@@ -85,3 +85,19 @@ def init_distributed(device: str | torch.device = "auto") -> Distributed:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
     return Distributed(dist.get_rank(), dist.get_world_size(), target)
+
+
+def start_run(device: str | torch.device, threads: int, seed: int) -> Distributed:
+    """What every training run does first: join the process group (:func:`init_distributed`), set
+    torch's CPU threads (``threads`` > 0) and seed torch's generator (the model's initial weights).
+
+    Args:
+        device: as for :func:`init_distributed`.
+        threads: torch CPU threads; 0 keeps torch's default.
+        seed: the run's seed.
+    """
+    distributed = init_distributed(device)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return distributed

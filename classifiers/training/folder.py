@@ -6,10 +6,8 @@ with ``workers`` decoding processes; photos have no object boxes, so each box is
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -55,14 +53,6 @@ def folder_splits(
         splits.append(data)
     splits[0].augment(seed)
     return splits[0], splits[1]
-
-
-def folder_fingerprint(data: FolderDataset) -> dict[str, Any]:
-    """What identifies a folder split's contents: image count and a hash of paths and labels."""
-    listing = "\n".join(
-        f"{Path(path).relative_to(data.root)}\t{label}" for path, label in data.items
-    )
-    return {"images": len(data), "listing_sha256": hashlib.sha256(listing.encode()).hexdigest()}
 
 
 def _whole_image_boxes(data: FolderDataset, count: int) -> np.ndarray:

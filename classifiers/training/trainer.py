@@ -21,8 +21,6 @@ resume with a different fingerprint is refused with the differences named (:clas
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,16 +35,11 @@ from tqdm import tqdm
 from classifiers.checkpoint import classifier_checkpoint, load_file, load_into, save_atomic
 from classifiers.training.batches import BatchSource, Locate
 from classifiers.training.distributed import Distributed
+from classifiers.training.fingerprint import fingerprint_differences
 from classifiers.training.steps import Unrolled, step_loss
 
 Evaluate = Callable[[], dict[str, list[float]]]
 """Returns test accuracies after each step per kind of location, e.g. ``{"random": [...]}``."""
-
-RESULT_NEUTRAL = (
-    *("resume", "progress", "out", "export", "threads", "workers", "device"),
-    *("eval_images", "eval_every"),
-)
-"""Settings that do not change the weights a run computes; left out of its fingerprint."""
 
 
 @dataclass
@@ -115,45 +108,6 @@ def check_settings(settings: Any, checks: dict[str, tuple[bool, str]]) -> None:
 
 class StaleRunError(ValueError):
     """A resume asked of a ``last.pt`` made with other settings or data."""
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (identifies weights and policies in fingerprints)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def array_sha256(*arrays: np.ndarray) -> str:
-    """Hex SHA-256 of arrays' shapes, dtypes and bytes (identifies training data in fingerprints)."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def settings_fingerprint(settings: Any, **extra: Any) -> dict[str, Any]:
-    """The fingerprint of a run: every field of the dataclass ``settings`` that changes what the run
-    computes (all but :data:`RESULT_NEUTRAL`), plus ``extra`` (e.g. data and weight hashes), as
-    JSON-able values."""
-    fields = {k: v for k, v in vars(settings).items() if k not in RESULT_NEUTRAL}
-    return json.loads(json.dumps({**fields, **extra}, sort_keys=True, default=str))
-
-
-def fingerprint_differences(saved: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
-    """``"name: checkpoint X, now Y"`` for every entry that differs (all, if ``saved`` is None)."""
-    if saved is None:
-        return ["the checkpoint records no settings (written by an older version)"]
-    keys = sorted(set(saved) | set(current))
-    return [
-        f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}"
-        for k in keys
-        if saved.get(k) != current.get(k)
-    ]
 
 
 def make_optimizer(parameters, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
