@@ -63,7 +63,9 @@ PLAIN = (str, int, float, bool, type(None))
 class FinetuneConfig(RunSettings):
     """Stage-3 settings: the policy, the env it was trained on, and the training run; every field is
     a command-line flag. The weights are exported to ``<out>/classifier.pt`` unless ``export`` says
-    otherwise."""
+    otherwise. A classifier object in the env's arguments (an ``nn.Module`` implementing the
+    interface) is copied, its parameters made trainable again (an env freezes the ones it is
+    given), and the copy trained; the caller's object stays as it was."""
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the registered id the policy was trained on"""
