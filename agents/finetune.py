@@ -33,6 +33,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
 from agents.train import ALGORITHMS, load_model, policy_env_kwargs
@@ -152,7 +153,9 @@ def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, PLAIN) else type(v).__name__ for k, v in kwargs.items()}
 
 
-def policy_locate(model: nn.Module, policy, max_focus_steps: int, deterministic: bool) -> Locate:
+def policy_locate(
+    model: nn.Module, policy: BaseAlgorithm, max_focus_steps: int, deterministic: bool
+) -> Locate:
     """A :data:`~classifiers.training.Locate` that runs the env's episode logic on each batch with
     ``policy`` choosing every focus step (its mean action when ``deterministic``)."""
     rollout_kwargs = policy_env_kwargs(policy)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,12 @@ Evaluate = Callable[[], dict[str, list[float]]]
 
 @dataclass
 class RunSettings:
-    """What every training run is set up with (stage 1 and stage 3 extend it)."""
+    """What every training run is set up with (stage 1 and stage 3 extend it).
+
+    The :class:`Trainer` reads the optimisation, seed, AMP, run-folder and evaluation-frequency
+    fields; ``device``, ``threads``, ``max_images`` and ``eval_images`` are for whoever builds the
+    model and the data (``classifiers.train.build_trainer``, ``agents.finetune.build_finetune``).
+    """
 
     epochs: int = 30
     batch_size: int = 64
@@ -110,7 +115,9 @@ class StaleRunError(ValueError):
     """A resume asked of a ``last.pt`` made with other settings or data."""
 
 
-def make_optimizer(parameters, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    parameters: Iterable[nn.Parameter], name: str, lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
     """AdamW, or SGD with Nesterov momentum 0.9 (GFNet's), over ``parameters``.
 
     Args:
@@ -315,7 +322,9 @@ class Trainer:
             print(f"exported weights to {settings.export}")
         return self.history
 
-    def _log(self, writer, loss: float, accuracies: dict[str, list[float]], seconds: float) -> None:
+    def _log(
+        self, writer: Any, loss: float, accuracies: dict[str, list[float]], seconds: float
+    ) -> None:
         """TensorBoard scalars, the checkpoint and a line on stdout after an epoch (rank 0)."""
         writer.add_scalar("train/loss", loss, self.epoch)
         writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.epoch)

@@ -138,6 +138,7 @@ def test_finetune_config_errors(policy_path, tmp_path):
 
 def test_cli_finetune_prints_stage1_and_stage3(policy_path, tmp_path, capsys):
     argv = ["finetune", "--env", ENV, "--model", str(policy_path), "--max-images", "12"]
+    argv += ["--eval-images", "12"]
     argv += ["--epochs", "1", "--batch-size", "12", "--out", str(tmp_path), "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
