@@ -53,6 +53,9 @@ from classifiers.registry import create_classifier, get_entry
 from classifiers.torchvision_models import MODEL_SPECS
 from classifiers.training import (
     EVAL_SEED,
+    BatchSource,
+    Distributed,
+    Locate,
     RunSettings,
     SourceBatches,
     Trainer,
@@ -72,7 +75,7 @@ from classifiers.training.folder import (
     folder_eval_batches,
     folder_splits,
 )
-from classifiers.training.trainer import check_settings
+from classifiers.training.trainer import Evaluate, check_settings
 
 __all__ = [
     "EVAL_SEED",
@@ -137,6 +140,80 @@ def _init_weights(config: TrainConfig) -> dict[str, Any]:
     return {}
 
 
+Pieces = tuple[Any, BatchSource, Locate, Evaluate]
+"""What a run trains on: training data, its batches, the focus locations, the evaluation."""
+
+
+def _folder_run(
+    config: TrainConfig, model: nn.Module, image_size: Any, distributed: Distributed
+) -> Pieces:
+    """An image folder's pieces: DataLoader batches, uniform locations (photos have no boxes),
+    uniform-location evaluation sharded over the processes."""
+    if image_size is None:
+        raise TypeError(
+            f"--image-root needs the model's input size at model.config.image_size; "
+            f"{config.classifier!r} ({type(model).__name__}) has none"
+        )
+    steps, patch = config.focus_steps, model.patch_size
+    spec = MODEL_SPECS.get(config.classifier)
+    train_data, test_data = folder_splits(
+        config.image_root,
+        int(image_size[0]),
+        spec[0].resize_size if spec else None,
+        "bicubic" if spec and spec[0].family == "efficientnet" else "bilinear",
+        config.seed,
+        max_train=config.max_images,
+        max_val=config.eval_images,
+    )
+    batches = FolderBatches(train_data, config.batch_size, distributed, config.seed, config.workers)
+
+    def evaluate_model() -> dict[str, list[float]]:
+        test = folder_eval_batches(test_data, config.batch_size, distributed, config.workers)
+        return evaluate_steps(
+            model, test, {"random": random_locate(patch, steps)}, distributed=distributed
+        )
+
+    return (
+        train_data,
+        batches,
+        random_locate(patch, steps, 0.0, config.target_jitter),
+        evaluate_model,
+    )
+
+
+def _canvas_run(
+    config: TrainConfig,
+    model: nn.Module,
+    image_size: Any,
+    data_name: str,
+    distributed: Distributed,
+) -> Pieces:
+    """MNIST canvases' pieces: fresh canvases every epoch, uniform or digit-centred locations,
+    an evaluation of both kinds on the same test canvases."""
+    steps, patch = config.focus_steps, model.patch_size
+    augment = DigitAugment() if config.augment else None
+    train_data = mnist_canvases(
+        data_name, "train", config.mnist_root, augment, limit=config.max_images
+    )
+    test_data = mnist_canvases(data_name, "test", config.mnist_root, limit=config.eval_images)
+    if image_size is not None and tuple(image_size) != train_data.image_shape[1:]:
+        raise ValueError(
+            f"classifier {config.classifier!r} expects {image_size} images "
+            f"but data {data_name!r} has {train_data.image_shape[1:]}; pick matching --data"
+        )
+    batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
+    locate = random_locate(patch, steps, config.target_patch_prob, config.target_jitter)
+
+    def evaluate_model() -> dict[str, list[float]]:
+        locates = {
+            "random": random_locate(patch, steps, 0.0),
+            "target": random_locate(patch, steps, 1.0),
+        }
+        return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
+
+    return train_data, batches, locate, evaluate_model
+
+
 def build_trainer(config: TrainConfig) -> Trainer:
     """The stage-1 :class:`~classifiers.training.Trainer` of ``config``: the registry model, its
     canvases (or image folder), random/digit-centred focus locations, and an evaluation with
@@ -165,54 +242,14 @@ def build_trainer(config: TrainConfig) -> Trainer:
             f"from {config.classifier!r}"
         )
     image_size = getattr(getattr(model, "config", None), "image_size", None)
-    steps, patch = config.focus_steps, model.patch_size
     if config.image_root is not None:
-        if image_size is None:
-            raise TypeError(
-                f"--image-root needs the model's input size at model.config.image_size; "
-                f"{config.classifier!r} ({type(model).__name__}) has none"
-            )
-        spec = MODEL_SPECS.get(config.classifier)
-        train_data, test_data = folder_splits(
-            config.image_root,
-            int(image_size[0]),
-            spec[0].resize_size if spec else None,
-            "bicubic" if spec and spec[0].family == "efficientnet" else "bilinear",
-            config.seed,
-            max_train=config.max_images,
-            max_val=config.eval_images,
+        train_data, batches, locate, evaluate_model = _folder_run(
+            config, model, image_size, distributed
         )
-        batches = FolderBatches(
-            train_data, config.batch_size, distributed, config.seed, config.workers
-        )
-        locate = random_locate(patch, steps, 0.0, config.target_jitter)  # photos: no boxes
-
-        def evaluate_model() -> dict[str, list[float]]:
-            test = folder_eval_batches(test_data, config.batch_size, distributed, config.workers)
-            locates = {"random": random_locate(patch, steps)}
-            return evaluate_steps(model, test, locates, distributed=distributed)
-
     else:
-        augment = DigitAugment() if config.augment else None
-        train_data = mnist_canvases(
-            data_name, "train", config.mnist_root, augment, limit=config.max_images
+        train_data, batches, locate, evaluate_model = _canvas_run(
+            config, model, image_size, data_name, distributed
         )
-        test_data = mnist_canvases(data_name, "test", config.mnist_root, limit=config.eval_images)
-        if image_size is not None and tuple(image_size) != train_data.image_shape[1:]:
-            raise ValueError(
-                f"classifier {config.classifier!r} expects {image_size} images "
-                f"but data {data_name!r} has {train_data.image_shape[1:]}; pick matching --data"
-            )
-        batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
-        locate = random_locate(patch, steps, config.target_patch_prob, config.target_jitter)
-
-        def evaluate_model() -> dict[str, list[float]]:
-            locates = {
-                "random": random_locate(patch, steps, 0.0),
-                "target": random_locate(patch, steps, 1.0),
-            }
-            return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
-
     return Trainer(
         model,
         batches,
