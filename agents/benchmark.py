@@ -162,7 +162,7 @@ def _stage3(
         progress=config.progress,
         resume=config.reuse and (run / "last.pt").is_file(),
     )
-    history = finetune(finetune_config)
+    history = finetune(finetune_config, restart_stale=True)
     return finetune_config.export, history
 
 

@@ -1,11 +1,17 @@
 """Stage 3: fine-tune the classifier on the locations a learned policy picks.
 
 GFNet's third stage: the policy is fixed and samples its actions; the encoders and the head are
-trained on the patches it chooses, from the stage-1 weights. The locations come from
+trained on the patches it chooses, from the env's weights. The locations come from
 :func:`gf_env.rollout.rollout_locations`, i.e. from the environment's own observations of the
-classifier being trained, so the policy sees what it saw during its training. Everything else
-(optimiser, schedule, resumable checkpoints, TensorBoard, export) is the stage-1
-:class:`~classifiers.train.Trainer`.
+classifier being trained, so the policy sees what it saw during its training. The training loop is
+:class:`classifiers.training.Trainer`, composed with the policy as its ``locate``; the classifier,
+its weights and its data are the env's: the id's arguments with ``env_kwargs`` on top
+(``classifier=`` a registry name or an ``nn.Module`` implementing the classifier interface,
+``checkpoint=``, ``data=``, ``mnist_root=``, ``max_focus_steps=``).
+
+Each evaluation (before training as epoch 0, then every ``eval_every`` epochs) measures the test
+accuracy per step with the policy's mean locations (``policy``) and with uniformly random ones
+(``random``) on the same canvases.
 
 The exported weights plug into the environments with ``checkpoint=``::
 
@@ -18,45 +24,69 @@ The exported weights plug into the environments with ``checkpoint=``::
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
 
 from agents.train import ALGORITHMS, load_model, policy_env_kwargs
+from classifiers.checkpoint import load_file, load_into
+from classifiers.data import DigitAugment, ImageSource, mnist_canvases
 from classifiers.flags import add_dataclass_arguments
-from classifiers.train import TrainConfig, Trainer, evaluate
+from classifiers.registry import create_classifier, get_entry
+from classifiers.training import (
+    EVAL_SEED,
+    Locate,
+    RunSettings,
+    SourceBatches,
+    StaleRunError,
+    Trainer,
+    eval_batches,
+    evaluate_steps,
+    random_locate,
+    settings_fingerprint,
+)
+from classifiers.training.distributed import start_run
+from classifiers.training.fingerprint import array_sha256, file_sha256, source_fingerprint
 from gf_env.rollout import rollout_locations
+
+PLAIN = (str, int, float, bool, type(None))
 
 
 @dataclass
-class FinetuneConfig(TrainConfig):
-    """Stage-3 settings: those of stage 1 plus the policy; every field is a command-line flag.
-
-    ``classifier``, ``data`` and ``focus_steps`` default to those of ``env``; the weights are
-    exported to ``<out>/classifier.pt`` unless ``export`` says otherwise. ``target_patch_prob``
-    and ``target_jitter`` (stage 1's location sampling) play no part.
-    """
+class FinetuneConfig(RunSettings):
+    """Stage-3 settings: the policy, the env it was trained on, and the training run; every field is
+    a command-line flag. The weights are exported to ``<out>/classifier.pt`` unless ``export`` says
+    otherwise. A classifier object in the env's arguments (an ``nn.Module`` implementing the
+    interface) is copied, its parameters made trainable again (an env freezes the ones it is
+    given), and the copy trained; the caller's object stays as it was."""
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the registered id the policy was trained on"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """env arguments on top of the id's, as key:value (e.g. mnist_root:/data/mnist checkpoint:w.pt)"""
     agent: str = "ppo"
     """algorithm of the policy: one of ppo, a2c, sac, td3, recurrent_ppo, dqn"""
     model: str = ""
     """the policy's saved model.zip"""
     deterministic: bool = False
     """use the policy's mean location; GFNet samples (the default)"""
-    classifier: str | None = None  # type: ignore[assignment]
-    focus_steps: int | None = None  # type: ignore[assignment]
-    init: str | None = "pretrained"
+    init: str | None = None
+    """start from these weights (a checkpoint path) instead of the env's"""
+    augment: bool = True
+    """random affine distortion of training digits (canvas presets)"""
     epochs: int = 5
     lr: float = 1e-4
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.agent not in ALGORITHMS:
             raise ValueError(f"agent must be one of {sorted(ALGORITHMS)}, got {self.agent!r}")
         if not self.model or not Path(self.model).is_file():
@@ -64,79 +94,150 @@ class FinetuneConfig(TrainConfig):
                 f"model {self.model!r} is not a file: pass --model with the policy's model.zip "
                 "(written by glance-focus train)"
             )
-        kwargs = gym.spec(self.env).kwargs
-        if self.classifier is None:
-            self.classifier = kwargs["classifier"]
-        if self.data is None and isinstance(kwargs.get("data"), str):
-            self.data = kwargs["data"]
-        if self.focus_steps is None:
-            self.focus_steps = int(kwargs.get("max_focus_steps", 4))
+        if self.init == "pretrained":  # the old spelling of "the env's weights"
+            self.init = None
+        if "classifier" not in env_arguments(self):
+            raise ValueError(
+                f"env {self.env!r} names no classifier; pass env_kwargs={{'classifier': ...}}"
+            )
         if self.out is None:
             self.out = str(Path("runs") / "stage3" / self.env / Path(self.model).parent.name)
         if self.export is None:
             self.export = str(Path(self.out) / "classifier.pt")
-        super().__post_init__()
 
 
-class FinetuneTrainer(Trainer):
-    """The stage-1 trainer with the policy choosing every focus location."""
+def env_arguments(config: FinetuneConfig) -> dict[str, Any]:
+    """The env's arguments: the registered id's, with ``config.env_kwargs`` on top."""
+    return {**gym.spec(config.env).kwargs, **config.env_kwargs}
 
-    stage = 3
 
-    def __init__(self, config: FinetuneConfig):
-        super().__init__(config)
-        self.policy = load_model(config.agent, config.model, device="cpu")
-        self.env_kwargs = policy_env_kwargs(self.policy)
+def _classifier(
+    config: FinetuneConfig, kwargs: dict[str, Any], device: torch.device
+) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The classifier to fine-tune (a copy, on ``device``), the name to save it as, and what
+    identifies its starting weights."""
+    classifier = kwargs["classifier"]
+    if isinstance(classifier, str):
+        checkpoint = config.init or kwargs.get("checkpoint")
+        model = create_classifier(
+            classifier, pretrained=checkpoint is None, checkpoint=checkpoint, device=device
+        )
+        weights = checkpoint if checkpoint is not None else get_entry(classifier).weights_path
+        return model, classifier, {"init_sha256": file_sha256(weights) if weights else None}
+    if not isinstance(classifier, nn.Module):
+        raise TypeError(
+            f"stage 3 trains nn.Module classifiers; the env's classifier is a "
+            f"{type(classifier).__name__}: implement the GlanceFocusClassifier interface on an nn.Module"
+        )
+    model = copy.deepcopy(classifier).to(device).requires_grad_(True)  # an env may have frozen it
+    if config.init is not None:
+        load_into(model, load_file(config.init, map_location=device), source=config.init)
+    tensors = [v.detach().cpu().numpy() for v in model.state_dict().values()]
+    return model, type(model).__name__, {"init_sha256": array_sha256(*tensors)}
 
-    def _policy_locations(
-        self, images: torch.Tensor, labels: torch.Tensor, deterministic: bool
-    ) -> np.ndarray:
+
+def _data(config: FinetuneConfig, kwargs: dict[str, Any]) -> tuple[ImageSource, ImageSource, str]:
+    """Training and test images (the env's canvas preset, or its ``ImageSource`` for both) and the
+    data's name."""
+    data = kwargs.get("data", "cluttered100")
+    if not isinstance(data, str):
+        return data, data, type(data).__name__
+    root = kwargs.get("mnist_root")
+    augment = DigitAugment() if config.augment else None
+    train = mnist_canvases(data, "train", root, augment, limit=config.max_images)
+    return train, mnist_canvases(data, "test", root, limit=config.eval_images), data
+
+
+def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with objects (a classifier, an image source) replaced by their type's name."""
+    return {k: v if isinstance(v, PLAIN) else type(v).__name__ for k, v in kwargs.items()}
+
+
+def policy_locate(
+    model: nn.Module, policy: BaseAlgorithm, max_focus_steps: int, deterministic: bool
+) -> Locate:
+    """A :data:`~classifiers.training.Locate` that runs the env's episode logic on each batch with
+    ``policy`` choosing every focus step (its mean action when ``deterministic``)."""
+    rollout_kwargs = policy_env_kwargs(policy)
+
+    def locate(images, labels, boxes, rng):
         return rollout_locations(
-            self.model,
+            model,
             images,
             labels,
-            lambda obs: self.policy.predict(obs, deterministic=deterministic)[0],
-            max_focus_steps=self.config.focus_steps,
-            **self.env_kwargs,
+            lambda obs: policy.predict(obs, deterministic=deterministic)[0],
+            max_focus_steps=max_focus_steps,
+            **rollout_kwargs,
         )
 
-    def locations(self, images, labels, boxes, rng) -> np.ndarray:
-        return self._policy_locations(images, labels, self.config.deterministic)
+    return locate
 
-    def evaluations(self) -> dict[str, list[float]]:
-        """Test accuracy with the policy's mean locations, and with random ones for reference."""
-        return {
-            "policy": evaluate(
-                self.model,
-                self.test_data,
-                self.config.focus_steps,
-                locate=lambda images, labels, boxes, rng: self._policy_locations(
-                    images, labels, deterministic=True
-                ),
-            ),
-            "random": evaluate(self.model, self.test_data, self.config.focus_steps),
+
+def build_finetune(config: FinetuneConfig) -> Trainer:
+    """The stage-3 :class:`~classifiers.training.Trainer` of ``config``: the env's classifier and
+    data, the policy's (sampled) locations, and an evaluation of the policy's mean locations beside
+    random ones on the same test canvases."""
+    kwargs = env_arguments(config)
+    distributed = start_run(config.device, config.threads, config.seed)
+    model, name, weights = _classifier(config, kwargs, distributed.device)
+    train_data, test_data, data_name = _data(config, kwargs)
+    steps = int(kwargs.get("max_focus_steps", 4))
+    batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
+    policy = load_model(config.agent, config.model, device="cpu")
+
+    def evaluate_model() -> dict[str, list[float]]:
+        locates = {
+            "policy": policy_locate(model, policy, steps, deterministic=True),
+            "random": random_locate(model.patch_size, steps),
         }
+        return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
 
-    def fit(self, stop_after: int | None = None) -> list[dict[str, Any]]:
-        """Record the stage-1 weights' accuracy as epoch 0 (so before/after sit in one history),
-        then train as stage 1 does."""
-        if not self.config.resume and not self.history:
-            self.history.append(
-                {"epoch": 0, **{f"test_acc_{k}": v for k, v in self.evaluations().items()}}
-            )
-        return super().fit(stop_after)
+    settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    settings["env_kwargs"] = _plain(config.env_kwargs)  # no objects in checkpoints
+    return Trainer(
+        model,
+        batches,
+        policy_locate(model, policy, steps, config.deterministic),
+        config,
+        name=name,
+        evaluate=evaluate_model,
+        distributed=distributed,
+        fingerprint=settings_fingerprint(
+            config,
+            env_kwargs=_plain(kwargs),
+            policy_sha256=file_sha256(config.model),
+            train_data=source_fingerprint(train_data),
+            **weights,
+        ),
+        meta={"stage": 3, "data": data_name, "train_config": settings},
+        evaluate_first=True,
+    )
 
 
-def finetune(config: FinetuneConfig) -> list[dict[str, Any]]:
-    """Run stage 3; returns the per-epoch history (epoch 0: the stage-1 weights)."""
-    return FinetuneTrainer(config).fit()
+def finetune(config: FinetuneConfig, restart_stale: bool = False) -> list[dict[str, Any]]:
+    """Run stage 3; returns the per-epoch history (epoch 0: the weights it started from).
+
+    Args:
+        config: the settings.
+        restart_stale: when ``config.resume`` finds a ``last.pt`` made with other settings or
+            data, start afresh instead of raising :class:`~classifiers.training.StaleRunError`
+            (for callers that reuse runs, such as the benchmark).
+    """
+    try:
+        return build_finetune(config).fit()
+    except StaleRunError as error:
+        if not restart_stale:
+            raise
+        print(f"{error}: starting afresh", flush=True)
+        return build_finetune(dataclasses.replace(config, resume=False)).fit()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``glance-focus finetune``: parse flags, run stage 3, print accuracies before and after."""
     parser = argparse.ArgumentParser(
         prog="glance-focus finetune", description=__doc__.split("\n\n")[0]
     )
-    add_dataclass_arguments(parser, FinetuneConfig, skip=("target_patch_prob", "target_jitter"))
+    add_dataclass_arguments(parser, FinetuneConfig)
     history = finetune(FinetuneConfig(**vars(parser.parse_args(argv))))
     before, after = history[0]["test_acc_policy"], history[-1]["test_acc_policy"]
     print(

@@ -278,13 +278,20 @@ def load_file(path: str | os.PathLike, map_location: str | torch.device = "cpu")
 
 
 def classifier_checkpoint(name: str, model: nn.Module, **meta: Any) -> dict[str, Any]:
-    """The dict a classifier is saved as: format tag, registry name, config, weights, metadata."""
-    config = getattr(model, "config", None)
+    """The dict a classifier is saved as: format tag, registry name, config, weights, metadata.
+
+    Args:
+        name: the registry name to load it as (any label for an unregistered model).
+        model: any ``nn.Module``; its ``config.to_dict()`` is recorded when it has one (then
+            :func:`load_into` checks the architecture), else the config is ``None``.
+        **meta: JSON-like metadata (how the weights were made).
+    """
+    to_dict = getattr(getattr(model, "config", None), "to_dict", None)
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "name": name,
-        "config": config.to_dict() if config is not None else None,
+        "config": to_dict() if callable(to_dict) else None,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta,
     }

@@ -30,8 +30,9 @@ def add_dataclass_arguments(
     parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()
 ) -> None:
     """Add a flag per field of ``cls`` (except ``skip``): ``bool`` fields get ``--x/--no-x``,
-    ``list[int]``/``list[str]`` fields take one or more values, ``int``/``float`` (optionally
-    ``| None``) are parsed as such, everything else as a string."""
+    ``list[int]``/``list[str]`` fields take one or more values, ``dict[...]`` fields one or more
+    ``key:value`` pairs (:class:`KeyValues`), ``int``/``float`` (optionally ``| None``) are parsed
+    as such, everything else as a string."""
     docs = field_docs(cls)
     for field in dataclasses.fields(cls):
         if field.name in skip:
@@ -44,12 +45,39 @@ def add_dataclass_arguments(
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
             )
+        elif kind.startswith("dict["):
+            parser.add_argument(
+                flag,
+                nargs="+",
+                action=KeyValues,
+                default=default,
+                help=help_text,
+                metavar="KEY:VALUE",
+            )
         elif kind.startswith("list["):
             item = int if kind == "list[int]" else str
             parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text)
         else:
             item = {"int": int, "float": float}.get(kind, str)
             parser.add_argument(flag, type=item, default=default, help=help_text)
+
+
+class KeyValues(argparse.Action):
+    """``key:value ...`` -> ``{key: value}`` (RL Zoo's ``--env-kwargs``): a value that reads as a
+    Python literal (``4``, ``0.5``, ``True``, ``None``, ``'a'``) becomes it, any other stays a
+    string (paths, names)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        pairs = {}
+        for item in values:
+            key, sep, value = item.partition(":")
+            if not sep or not key:
+                parser.error(f"{option_string} takes key:value pairs, got {item!r}")
+            try:
+                pairs[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pairs[key] = value
+        setattr(namespace, self.dest, pairs)
 
 
 def _default(field: dataclasses.Field) -> Any:

@@ -15,7 +15,19 @@ from classifiers import load_file
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 4
 TINY = ["--classifier", "gf-mnist-translated60", "--epochs", str(EPOCHS), "--batch-size", "16"]
-TINY += ["--max-images", "32", "--no-progress", "--threads", "1", "--device", "cpu", "--seed", "0"]
+TINY += [
+    "--max-images",
+    "32",
+    "--eval-images",
+    "32",
+    "--no-progress",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+    "--seed",
+    "0",
+]
 
 
 def train(out: Path, *extra: str) -> subprocess.Popen:

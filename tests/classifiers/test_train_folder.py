@@ -14,7 +14,7 @@ import torch
 
 from classifiers.checkpoint import load_file
 from classifiers.registry import get_entry
-from classifiers.train import TrainConfig, Trainer
+from classifiers.train import TrainConfig, build_trainer
 from tests.image_folder import write_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +53,7 @@ def config(root: Path, out: Path, **overrides) -> TrainConfig:
         device="cpu",
         lr=1e-2,
         max_images=13,
+        eval_images=13,
     )
     return TrainConfig(**{**settings, **overrides})
 
@@ -61,15 +62,15 @@ def test_folder_training_learns_resumes_exactly_and_skips_the_corrupt_file(image
     assert get_entry(TINY_RGB).data is None  # the folder is the data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        straight = Trainer(config(image_root, tmp_path / "a"))
+        straight = build_trainer(config(image_root, tmp_path / "a"))
         history = straight.fit()
     assert any("zz_corrupt.jpg" in str(w.message) for w in caught)
     assert len(history) == 2 and all(len(h["test_acc_random"]) == 3 for h in history)
-    assert straight.batches_per_epoch == 13 // 4
+    assert straight.batches.batches_per_epoch == 13 // 4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        Trainer(config(image_root, tmp_path / "b")).fit(stop_after=1)
-        resumed = Trainer(config(image_root, tmp_path / "b", resume=True))
+        build_trainer(config(image_root, tmp_path / "b")).fit(stop_after=1)
+        resumed = build_trainer(config(image_root, tmp_path / "b", resume=True))
         resumed.fit()
     for key, value in straight.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
@@ -80,7 +81,7 @@ def test_folder_training_learns_resumes_exactly_and_skips_the_corrupt_file(image
 def test_image_root_errors_name_the_missing_split(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match="no val/ folder"):
-        Trainer(config(tmp_path, tmp_path / "out"))
+        build_trainer(config(tmp_path, tmp_path / "out"))
     with pytest.raises(ValueError, match="optimizer"):
         config(tmp_path, tmp_path / "out", optimizer="adam")
 
@@ -94,15 +95,15 @@ def test_two_process_ddp_on_gloo_ends_with_identical_weights(image_root, tmp_pat
             import sys
             import torch
             import torch.distributed as dist
-            from classifiers.train import TrainConfig, Trainer
+            from classifiers.train import TrainConfig, build_trainer
 
-            trainer = Trainer(TrainConfig(
+            trainer = build_trainer(TrainConfig(
                 classifier={TINY_RGB!r}, image_root=sys.argv[2], out=sys.argv[1], epochs=1,
                 batch_size=4, focus_steps=2, workers=1, progress=False, device="cpu",
-                threads=1, lr=1e-2, max_images=17))
-            assert trainer.world_size == 2 and trainer.batches_per_epoch == 2
+                threads=1, lr=1e-2, max_images=17, eval_images=17))
+            assert trainer.distributed.world_size == 2 and trainer.batches.batches_per_epoch == 2
             trainer.fit()
-            torch.save(trainer.model.state_dict(), f"{{sys.argv[1]}}/rank{{trainer.rank}}.pt")
+            torch.save(trainer.model.state_dict(), f"{{sys.argv[1]}}/rank{{trainer.distributed.rank}}.pt")
             dist.destroy_process_group()
             """
         )
