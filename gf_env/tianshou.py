@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from tianshou.env import BaseVectorEnv
 
-from gf_env.sb3 import _split_infos
+from gf_env.sb3 import _split_infos, check_vector_env, native_vector_env
 from gf_env.vector import GlanceFocusVectorEnv
 
 _SPACES = {"observation_space": "single_observation_space", "action_space": "single_action_space"}
@@ -50,17 +49,7 @@ class TianshouVectorEnv(BaseVectorEnv):
     # BaseVectorEnv.__init__ builds one worker per single env; the sub-environments here share one
     # batched env, so the state that BaseVectorEnv's own methods read is set directly.
     def __init__(self, env: GlanceFocusVectorEnv):
-        if not isinstance(env, GlanceFocusVectorEnv):
-            raise TypeError(
-                f"TianshouVectorEnv wraps a GlanceFocusVectorEnv, got {type(env).__name__}; build "
-                "one with make_tianshou_vec_env(env_id, num_envs=...)"
-            )
-        if env.autoreset_mode != AutoresetMode.DISABLED:
-            raise ValueError(
-                "TianshouVectorEnv needs a vector env with autoreset_mode=DISABLED (Tianshou resets "
-                f"finished episodes itself), got {env.autoreset_mode}; build it with "
-                "make_tianshou_vec_env() or gym.make_vec(..., autoreset_mode=AutoresetMode.DISABLED)"
-            )
+        check_vector_env(env, AutoresetMode.DISABLED, "TianshouVectorEnv", "make_tianshou_vec_env")
         self.env = env
         self.env_num = env.num_envs
         self.wait_num = env.num_envs
@@ -218,15 +207,7 @@ def make_tianshou_vec_env(
         seed: seeds the sub-environments on the first reset (``seed + i`` for env ``i``).
         **kwargs: environment arguments (:class:`~gf_env.EnvConfig`).
     """
-    vector = gym.make_vec(
-        env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **kwargs
-    )
-    if not isinstance(vector, GlanceFocusVectorEnv):
-        raise TypeError(
-            f"{env_id!r} builds a {type(vector).__name__}, not a GlanceFocusVectorEnv; pass a "
-            "GlanceFocus-* id (gf_env.list_envs())"
-        )
-    venv = TianshouVectorEnv(vector)
+    venv = TianshouVectorEnv(native_vector_env(env_id, num_envs, AutoresetMode.DISABLED, kwargs))
     if seed is not None:
         venv.seed(seed)
     return venv
