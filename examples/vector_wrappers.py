@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     returns, transitions, reward_sum = [], 0, 0.0
     for _ in range(args.num_steps):
         with torch.no_grad():
-            mean = policy(torch.as_tensor(next_obs))
+            mean = policy(torch.as_tensor(next_obs, dtype=torch.float32))  # flattened: float64
         actions = (mean + 0.1 * torch.randn_like(mean)).clamp(0, 1).numpy()
         valid = ~next_done  # NEXT_STEP: a done env's next step is its reset, not a transition
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
