@@ -1,7 +1,7 @@
 """Plug in your own classifier: a small glance/focus model of your own (not in the registry) drives
 the environment, and PPO learns where it should look.
 
-    python examples/custom_classifier.py              # about 3 min on 1 core the first time
+    python examples/custom_classifier.py              # about 2 CPU-minutes the first time
     python examples/custom_classifier.py --no-cache   # retrain the classifier
 
 A single readable script: arguments, seeding, the classifier (it only has to implement
