@@ -120,7 +120,7 @@ def register_classifier(
                 f"with context='spawn', TorchRL's ParallelEnv and collectors; the default on "
                 f"macOS and Windows) never run it and stop with: unknown classifier {name!r}. "
                 "Register it in a module file that the workers import too (a script run as "
-                "`python script.py` is fine: spawned workers re-run it)",
+                "`python script.py` is fine: spawned workers re-run its top level)",
                 stacklevel=2,
             )
         return factory
