@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import multiprocessing
 import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from classifiers.checkpoint import load_file, load_into
+from classifiers.data.canvas import CANVAS_PRESETS
 from classifiers.gfnet_import import gfnet_to_classifier_checkpoint, is_gfnet_checkpoint
 from classifiers.interface import GlanceFocusClassifier
 from classifiers.preprocessing import Preprocessing
@@ -34,7 +38,8 @@ class ClassifierEntry:
         name: registry name.
         factory: ``factory(**overrides)`` builds the untrained model.
         weights: file name of the shipped weights in ``classifiers/weights``, if any.
-        data: name of the data the weights were trained on (e.g. a canvas preset).
+        data: name of the data the weights were trained on (e.g. a canvas preset). With a canvas
+            preset, :func:`create_classifier` checks that the model is built for its canvas size.
         train_command: the command that reproduces the shipped weights.
         description: one line for listings.
         preprocessing: the model's preprocessing record (``None``: read it off the built model,
@@ -115,6 +120,16 @@ def register_classifier(
         _REGISTRY[name] = ClassifierEntry(
             name, factory, weights, data, train_command, description, preprocessing
         )
+        if getattr(factory, "__module__", None) == "__main__" and _main_is_interactive():
+            warnings.warn(
+                f"classifier {name!r} is registered in an interactive __main__ (python -c, a "
+                f"notebook, a REPL): worker processes started with 'spawn' (async vector envs "
+                f"with context='spawn', TorchRL's ParallelEnv and collectors; the default on "
+                f"macOS and Windows) never run it and stop with: unknown classifier {name!r}. "
+                "Register it in a module file that the workers import too (a script run as "
+                "`python script.py` is fine: spawned workers re-run its top level)",
+                stacklevel=2,
+            )
         return factory
 
     return wrap
@@ -125,6 +140,12 @@ def get_entry(name: str) -> ClassifierEntry:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        if multiprocessing.parent_process() is not None:
+            hint += (
+                " (This is a worker process: a registration made in the parent's interactive "
+                "__main__, python -c or a notebook, is not seen here under 'spawn'; register it "
+                "in a module file and import that module in the workers.)"
+            )
         raise KeyError(
             f"unknown classifier {name!r}.{hint} Registered: {sorted(_REGISTRY)} "
             "(see classifiers.list_classifiers())"
@@ -170,6 +191,7 @@ def create_classifier(
         if not overrides or "unexpected keyword argument" not in str(exc):
             raise
         raise TypeError(f"classifier {name!r} {_override_hint(entry, overrides)}") from None
+    _check_data(entry, model)
     path = Path(checkpoint) if checkpoint is not None else None
     if path is None and pretrained:
         path = entry.weights_path
@@ -188,6 +210,29 @@ def create_classifier(
     if isinstance(model, nn.Module):
         model.to(target).eval()
     return model
+
+
+def _main_is_interactive() -> bool:
+    """Whether ``__main__`` has no file that a spawned worker could run again."""
+    return not getattr(sys.modules.get("__main__"), "__file__", None)
+
+
+def _check_data(entry: ClassifierEntry, model: GlanceFocusClassifier) -> None:
+    """A model registered with a canvas preset as ``data`` must be built for its canvas size (read
+    from ``model.config.image_size`` or ``model.image_size``, when the model declares one)."""
+    spec = CANVAS_PRESETS.get(entry.data) if isinstance(entry.data, str) else None
+    declared = getattr(getattr(model, "config", None), "image_size", None)
+    declared = declared if declared is not None else getattr(model, "image_size", None)
+    if spec is None or declared is None:
+        return
+    height, width = (declared, declared) if isinstance(declared, int) else tuple(declared)
+    if (height, width) != (spec.size, spec.size):
+        raise ValueError(
+            f"classifier {entry.name!r} builds a model for {height}x{width} images, but it is "
+            f"registered with data={entry.data!r}, whose canvases are {spec.size}x{spec.size}; "
+            f"register it with the canvases it takes (data=...) or build it for "
+            f"{spec.size}x{spec.size} images"
+        )
 
 
 def _override_hint(entry: ClassifierEntry, overrides: dict) -> str:

@@ -63,9 +63,10 @@ class EnvConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
+            # Python's own phrase first: TorchRL's GymEnv drops `frameskip` only on seeing it
             raise TypeError(
-                f"unknown environment argument(s) {_name_hints(unknown, names)}; "
-                f"valid: {sorted(names)}"
+                f"got an unexpected keyword argument {unknown[0]!r}: unknown environment "
+                f"argument(s) {_name_hints(unknown, names)}; valid: {sorted(names)}"
             )
         return cls(**kwargs)
 

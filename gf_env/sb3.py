@@ -34,16 +34,7 @@ class SB3VecEnv(VecEnv):
     """
 
     def __init__(self, env: GlanceFocusVectorEnv):
-        if not isinstance(env, GlanceFocusVectorEnv):
-            raise TypeError(
-                f"SB3VecEnv wraps a GlanceFocusVectorEnv, got {type(env).__name__}; build one with "
-                "make_sb3_vec_env(env_id, num_envs=...) or gym.make_vec(env_id, num_envs=...)"
-            )
-        if env.autoreset_mode != AutoresetMode.SAME_STEP:
-            raise ValueError(
-                f"SB3VecEnv needs a vector env with autoreset_mode=SAME_STEP, got {env.autoreset_mode}; "
-                "build it with make_sb3_vec_env() or GlanceFocusVectorEnv(..., autoreset_mode='SameStep')"
-            )
+        check_vector_env(env, AutoresetMode.SAME_STEP, "SB3VecEnv", "make_sb3_vec_env")
         self.env = env
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self.metadata = env.metadata
@@ -148,15 +139,37 @@ def make_sb3_vec_env(
         monitor: wrap in SB3's ``VecMonitor`` so episode returns and lengths are logged.
         **kwargs: environment arguments (:class:`~gf_env.EnvConfig`).
     """
-    vector = gym.make_vec(
-        env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs
-    )
+    venv: VecEnv = SB3VecEnv(native_vector_env(env_id, num_envs, AutoresetMode.SAME_STEP, kwargs))
+    if seed is not None:
+        venv.seed(seed)
+    return VecMonitor(venv) if monitor else venv
+
+
+def check_vector_env(env: Any, mode: AutoresetMode, adapter: str, maker: str) -> None:
+    """Raise unless ``env`` is a :class:`~gf_env.GlanceFocusVectorEnv` in autoreset ``mode``: what
+    a library adapter (``adapter``, built by ``maker``) needs."""
+    if not isinstance(env, GlanceFocusVectorEnv):
+        raise TypeError(
+            f"{adapter} wraps a GlanceFocusVectorEnv, got {type(env).__name__}; build one with "
+            f"{maker}(env_id, num_envs=...)"
+        )
+    if env.autoreset_mode != mode:
+        raise ValueError(
+            f"{adapter} needs a vector env with autoreset_mode={mode.name}, got "
+            f"{env.autoreset_mode}; build it with {maker}() or "
+            f"gym.make_vec(..., autoreset_mode=AutoresetMode.{mode.name})"
+        )
+
+
+def native_vector_env(
+    env_id: str, num_envs: int, mode: AutoresetMode, kwargs: dict[str, Any]
+) -> GlanceFocusVectorEnv:
+    """``gym.make_vec(env_id, ...)`` in autoreset ``mode``, refusing ids that do not build a
+    :class:`~gf_env.GlanceFocusVectorEnv`."""
+    vector = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=mode, **kwargs)
     if not isinstance(vector, GlanceFocusVectorEnv):
         raise TypeError(
             f"{env_id!r} builds a {type(vector).__name__}, not a GlanceFocusVectorEnv; pass a "
             "GlanceFocus-* id (gf_env.list_envs())"
         )
-    venv: VecEnv = SB3VecEnv(vector)
-    if seed is not None:
-        venv.seed(seed)
-    return VecMonitor(venv) if monitor else venv
+    return vector
