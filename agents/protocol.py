@@ -205,6 +205,10 @@ class SB3Agent:
             progress=False,
         )
 
+    def env_kwargs_for(self, run: Run) -> dict[str, Any]:
+        """The env arguments the trained policy acts in (DQN: grid actions)."""
+        return self.config(run).env_kwargs
+
     def train(self, run: Run) -> Policy:
         timing = TimingCallback()
         model, summary = train_agent(self.config(run), extra_callback=timing)
@@ -266,6 +270,14 @@ def resolve_agent(spec: str) -> Any:
         f"heuristic {sorted(BASELINES)}, an import path 'pkg.module:make_agent' or an entry point "
         f"of the group {ENTRY_POINT_GROUP!r} ({sorted(entry_points) or 'none installed'})"
     )
+
+
+def run_env_kwargs(agent: Any, run: Run) -> dict[str, Any]:
+    """The env arguments to evaluate ``agent``'s policy of ``run`` with (the run's, or what a
+    built-in algorithm trained in)."""
+    if hasattr(agent, "env_kwargs_for"):
+        return agent.env_kwargs_for(run)
+    return dict(run.env_kwargs)
 
 
 def is_learned(agent: Any) -> bool:
@@ -420,5 +432,6 @@ __all__ = [
     "fingerprint_difference",
     "is_learned",
     "resolve_agent",
+    "run_env_kwargs",
     "train_or_reuse",
 ]
