@@ -17,7 +17,10 @@ Optional members:
 - ``hyperparams`` (a JSON-able dict) and ``version`` (a string): part of the fingerprint, so a
   change of either retrains;
 - ``resources`` (e.g. ``{"num_cpus": 1, "num_gpus": 0}``): what a launcher requests per run;
-- ``env_kwargs``: environment arguments the agent needs (merged under the run's);
+- ``env_kwargs`` on the returned policy: environment arguments it needs (merged under the run's
+  by the evaluation harness);
+- ``learner_seconds`` (set by ``train``): seconds spent in gradient updates, reported as the
+  learner's share of the training time;
 - ``learned`` (default ``True``; ``False`` for fixed rules that need no training).
 
 Where an agent can be named (``glance-focus benchmark --agents``, ``glance-focus leaderboard``,
@@ -272,6 +275,15 @@ def resolve_agent(spec: str) -> Any:
     )
 
 
+def is_agent_spec(spec: str) -> bool:
+    """Whether ``spec`` names an agent :func:`resolve_agent` can find."""
+    try:
+        resolve_agent(spec)
+    except ValueError:
+        return False
+    return True
+
+
 def run_env_kwargs(agent: Any, run: Run) -> dict[str, Any]:
     """The env arguments to evaluate ``agent``'s policy of ``run`` with (the run's, or what a
     built-in algorithm trained in)."""
@@ -378,6 +390,33 @@ def train_or_reuse(
     return policy, record
 
 
+def train_for_benchmark(
+    spec: str,
+    env_id: str,
+    *,
+    seed: int,
+    timesteps: int,
+    run_dir: str | Path,
+    num_envs: int = 64,
+    device: str = "auto",
+    eval_images: int = 500,
+    reuse: bool = True,
+) -> tuple[Policy, dict[str, Any]]:
+    """Train (or reuse) the protocol agent ``spec`` for ``glance-focus benchmark``; returns the
+    policy and the env arguments to evaluate it with."""
+    run = Run(
+        env_id,
+        seed=seed,
+        timesteps=timesteps,
+        run_dir=Path(run_dir),
+        device=device,
+        num_envs=num_envs,
+        eval_images=eval_images,
+    )
+    policy, _ = train_or_reuse(spec, run, reuse=reuse)
+    return policy, run_env_kwargs(resolve_agent(spec), run)
+
+
 def _as_agent(obj: Any, spec: str) -> Any:
     """``obj`` if it has ``train``, else what calling it without arguments returns."""
     if not hasattr(obj, "train") or inspect.isclass(obj):
@@ -430,8 +469,10 @@ __all__ = [
     "describe",
     "fingerprint",
     "fingerprint_difference",
+    "is_agent_spec",
     "is_learned",
     "resolve_agent",
     "run_env_kwargs",
+    "train_for_benchmark",
     "train_or_reuse",
 ]
