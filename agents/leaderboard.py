@@ -52,8 +52,10 @@ ANCHORS = ("random", "oracle")
 """Normalisation: the random policy scores 0 and the oracle 1 on every task."""
 REFERENCE = "ppo"
 """Probability of improvement is reported over this algorithm."""
-DEFAULT_BUDGET = 100_000
-"""Timesteps per learned run unless a suite names another budget for the task."""
+DEFAULT_BUDGET = 250_000
+"""Timesteps per learned run unless a suite names another budget for the task. PPO (package
+defaults, seed 0) on GlanceFocus-ClutteredMNIST100-v0 reached 96.5% final-step test accuracy at
+225k-250k steps against 96.2-96.5% at 400k (94.4% at 200k), all 1,000 test digits."""
 
 
 @dataclass(frozen=True)

@@ -421,7 +421,10 @@ def _as_agent(obj: Any, spec: str) -> Any:
     """``obj`` if it has ``train``, else what calling it without arguments returns."""
     if not hasattr(obj, "train") or inspect.isclass(obj):
         if not callable(obj):
-            raise ValueError(f"agent {spec!r} is neither an agent (with train) nor a factory")
+            raise ValueError(
+                f"agent {spec!r} is a {type(obj).__name__}: neither an agent (an object with "
+                "train(run)) nor a factory returning one; see agents.protocol"
+            )
         obj = obj()
     if not callable(getattr(obj, "train", None)):
         raise ValueError(
