@@ -80,9 +80,9 @@ def _ray(
         ) from error
     started_here = not ray.is_initialized()
     if started_here:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None:
-            options["num_cpus"] = workers
+        options: dict[str, Any] = {"log_to_driver": False}
+        if address is None:  # a Ray of our own on this machine
+            options.update(num_cpus=workers, include_dashboard=False)
         ray.init(address=address, **options)
     try:
         remote = ray.remote(fn)

@@ -2,6 +2,8 @@
 import path) next to PPO and the heuristics, resumed, refused, and run again through Ray."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -62,9 +64,17 @@ def test_plan_adds_the_anchors_and_checks_names(tmp_path):
         tiny(tmp_path, launcher="slurm")
 
 
-def test_custom_agent_through_the_leaderboard_resumes_and_refuses(tmp_path, capsys):
-    config = tiny(tmp_path, agents=["ppo", CUSTOM, "center"], seeds=[0])
-    report = run_leaderboard(config)
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """PPO, the REINFORCE example and a heuristic (plus the anchors), plain launcher."""
+    out = tmp_path_factory.mktemp("plain")
+    config = tiny(out, agents=["ppo", CUSTOM, "center"], seeds=[0])
+    return config, run_leaderboard(config)
+
+
+def test_custom_agent_through_the_leaderboard_resumes_and_refuses(plain, capsys):
+    config, report = plain
+    tmp_path = Path(config.out)
     on_disk = json.loads((tmp_path / "leaderboard.json").read_text())
     assert on_disk == report
     custom = report["per_task"][TASK]["agents"][CUSTOM]
@@ -103,13 +113,12 @@ def test_custom_agent_through_the_leaderboard_resumes_and_refuses(tmp_path, caps
         )
 
 
-def test_ray_launcher_gives_the_same_results(tmp_path):
+def test_ray_launcher_gives_the_same_results(plain, tmp_path):
     pytest.importorskip("ray")
-    config = tiny(tmp_path / "plain", agents=[CUSTOM], workers=1)
-    plain = run_leaderboard(config)
-    ray = run_leaderboard(tiny(tmp_path / "ray", agents=[CUSTOM], launcher="ray", workers=2))
-    assert deterministic(ray) == deterministic(plain)
-    assert len(plain["per_task"][TASK]["agents"][CUSTOM]["final_per_seed"]) == 2
+    config, report = plain
+    ray = run_leaderboard(replace(config, out=str(tmp_path), launcher="ray", workers=1))
+    assert deterministic(ray) == deterministic(report)
+    assert len(list(tmp_path.glob("jobs/*/*/seed0.json"))) == 5  # ran here, under Ray
 
 
 def test_fingerprint_difference_names_each_setting():
