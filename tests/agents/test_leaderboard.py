@@ -126,3 +126,16 @@ def test_fingerprint_difference_names_each_setting():
     new = {"seed": 0, "timesteps": 128, "env_id": "b"}
     assert fingerprint_difference(old, new) == ["env_id: 'a' -> 'b'", "timesteps: 64 -> 128"]
     assert fingerprint_difference(old, dict(old)) == []
+
+
+def test_a_suite_from_a_json_file(tmp_path):
+    path = tmp_path / "mine.json"
+    tasks = [{"env_id": TASK, "timesteps": 1000, "env_kwargs": {"max_focus_steps": 2}}]
+    path.write_text(json.dumps({"tasks": tasks, "agents": [CUSTOM], "seeds": [7]}))
+    suite, jobs = plan(LeaderboardConfig(suite=str(path), out=str(tmp_path)))
+    assert suite.tasks[0].env_kwargs == {"max_focus_steps": 2} and suite.seeds == (7,)
+    assert [(j.agent, j.seed, j.task.timesteps) for j in jobs] == [
+        (CUSTOM, 7, 1000),
+        ("random", 7, 1000),
+        ("oracle", 7, 1000),
+    ]
