@@ -3,9 +3,8 @@
 Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
 results.json and plots), ``leaderboard`` (a suite of tasks x agents x seeds with suite-level
 statistics, :mod:`agents.leaderboard`), ``train`` (one agent), ``evaluate`` (one policy on the
-test split),
-``finetune`` (stage 3: the classifier on a trained policy's locations), ``visualize`` (a grid of
-episodes and a heat map of where a policy looks).
+test split), ``finetune`` (stage 3: the classifier on a trained policy's locations),
+``visualize`` (a grid of episodes and a heat map of where a policy looks).
 """
 
 from __future__ import annotations
