@@ -44,6 +44,8 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,7 +256,7 @@ def resolve_agent(spec: str) -> Any:
     if ":" in spec:
         module_name, _, attribute = spec.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
+            obj: Any = _import_from_here(module_name)
         except ImportError as error:
             raise ValueError(
                 f"cannot import {module_name!r} of agent {spec!r} ({error}); run from the folder "
@@ -415,6 +417,19 @@ def train_for_benchmark(
     )
     policy, _ = train_or_reuse(spec, run, reuse=reuse)
     return policy, run_env_kwargs(resolve_agent(spec), run)
+
+
+def _import_from_here(module_name: str) -> Any:
+    """Import ``module_name``, looking in the current folder too (as ``python -m`` does, and the
+    ``glance-focus`` console script does not), so ``my_algo:make_agent`` finds ``./my_algo.py``."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        here = os.getcwd()
+        if here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
 
 
 def _as_agent(obj: Any, spec: str) -> Any:

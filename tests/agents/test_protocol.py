@@ -165,3 +165,16 @@ def test_benchmark_takes_an_agent_by_import_path(tmp_path):
     assert (tmp_path / f"examples-{CUSTOM}.png").is_file()
     with pytest.raises(ValueError, match=r"or an import path 'pkg\.module:make_agent'"):
         main(["benchmark", "--agents", "nope:make_agent", "--out", str(tmp_path)])
+
+
+def test_an_agent_module_in_the_current_folder_is_found(tmp_path, monkeypatch):
+    # the console script has no '' on sys.path; a module beside the user must still be found
+    (tmp_path / "algo_in_cwd.py").write_text(
+        "from agents.protocol import HeuristicAgent\n\n"
+        "def make_agent():\n    return HeuristicAgent('center')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "algo_in_cwd", raising=False)
+    assert resolve_agent("algo_in_cwd:make_agent").name == "center"
+    sys.modules.pop("algo_in_cwd")
