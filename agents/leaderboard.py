@@ -567,7 +567,8 @@ def _short(env_id: str) -> str:
 
 
 def _interval(value: dict[str, float]) -> str:
-    return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+    low, point, high = (round(value[k], 3) + 0.0 for k in ("low", "value", "high"))  # no -0.000
+    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def main(argv: list[str] | None = None) -> int:
