@@ -1,8 +1,8 @@
 """Train an SB3 agent for patch selection on the batched environment.
 
 One function (:func:`train_agent`) and one command train any supported algorithm on any registered
-id: PPO (default), A2C, SAC, TD3, RecurrentPPO (sb3-contrib) with continuous locations, and DQN
-with grid actions. Each rollout step is one batched classifier call for all ``num_envs`` envs
+id: PPO (default), A2C, SAC, TD3, RecurrentPPO and TQC (sb3-contrib) with continuous locations,
+and DQN with grid actions. Each rollout step is one batched classifier call for all ``num_envs`` envs
 (:func:`gf_env.sb3.make_sb3_vec_env`). The run folder gets TensorBoard logs, periodic test-split
 evaluations (``--eval-freq``) and ``model.zip``, which reloads with the algorithm's own ``load``.
 
