@@ -39,6 +39,7 @@ fingerprint, wall time, env steps/s, the learner's share of time, the learning c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -58,6 +59,7 @@ from agents.baselines import BASELINES, make_baseline
 from agents.evaluation import Policy, evaluate_policy
 from agents.reporting import write_json
 from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
+from classifiers import get_entry
 
 ENTRY_POINT_GROUP = "glance_focus.agents"
 ALIASES = {"recurrentppo": "recurrent_ppo", "ppo_lstm": "recurrent_ppo"}
@@ -302,22 +304,25 @@ def is_learned(agent: Any) -> bool:
 def fingerprint(spec: str, agent: Any, run: Run) -> dict[str, Any]:
     """The settings a finished run must match to be reused: agent spec, env id and arguments,
     seed, budget, evaluation settings, hyperparameters (defaults and overrides), the agent's
-    version and a hash of the code that defines it (so an edited algorithm retrains)."""
+    version, a hash of the code that defines it (so an edited algorithm retrains) and a hash of
+    the env's classifier weights (retrained weights are another task)."""
+    learned = is_learned(agent)
     record = {
         "agent": spec,
         "env_id": run.env_id,
         "env_kwargs": run.env_kwargs,
         "seed": run.seed,
-        "timesteps": run.timesteps if is_learned(agent) else 0,
-        "num_envs": run.num_envs,
-        "eval_freq": run.eval_freq,
-        "eval_images": run.eval_images,
+        "timesteps": run.timesteps if learned else 0,
+        "num_envs": run.num_envs if learned else 0,  # heuristics: no training, no curve
+        "eval_freq": run.eval_freq if learned else 0,
+        "eval_images": run.eval_images if learned else 0,
         "hyperparams": {
             "defaults": getattr(agent, "hyperparams", {}),
             "overrides": run.hyperparams,
         },
         "version": getattr(agent, "version", None),
         "code_sha256": _code_hash(agent),
+        "classifier_sha256": _classifier_hash(run),
     }
     return json.loads(json.dumps(record, default=str))
 
@@ -458,7 +463,37 @@ def _code_hash(agent: Any) -> str | None:
         return None
     if source is None or not Path(source).is_file():
         return None
-    return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    return _file_hash(Path(source))
+
+
+def _classifier_hash(run: Run) -> str | None:
+    """sha256 of the weights the run's env classifies with: ``checkpoint=`` if given, else the
+    shipped weights of its registered classifier (``None`` if neither is a file)."""
+    checkpoint = run.env_kwargs.get("checkpoint")
+    if checkpoint is not None:
+        path: Path | None = Path(checkpoint)
+    else:
+        name = run.env_kwargs.get("classifier", gym.spec(run.env_id).kwargs.get("classifier"))
+        try:
+            path = get_entry(name).weights_path if isinstance(name, str) else None
+        except KeyError:
+            path = None
+    return _file_hash(path) if path is not None and path.is_file() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_hash(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, modification time)."""
+    stat = path.stat()
+    return _cached_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def _package_version(name: str) -> str | None:

@@ -1,13 +1,16 @@
 """The agent protocol: naming agents, reuse guarded by the settings fingerprint, timing."""
 
+import hashlib
 import importlib.metadata
 import json
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import classifiers
 from agents.cli import main
 from agents.protocol import (
     HeuristicAgent,
@@ -103,6 +106,14 @@ def test_train_or_reuse_reuses_redoes_and_refuses(user_module, tmp_path):
     assert record["fingerprint"]["hyperparams"] == {"defaults": {"lr": 0.1}, "overrides": {}}
     assert record["timing"]["wall_s"] > 0 and record["timing"]["env_steps_per_s"] > 0
     assert json.loads((tmp_path / "run.json").read_text())["fingerprint"]["seed"] == 3
+    shipped = Path(classifiers.__file__).parent / "weights" / "gf-mnist-cluttered60.pt"
+    sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert record["fingerprint"]["classifier_sha256"] == sha  # the env's classifier weights
+    (tmp_path / "other.pt").write_bytes(b"weights")
+    retrained = Run(ENV, env_kwargs={"checkpoint": str(tmp_path / "other.pt")})
+    assert fingerprint("my_algo:AGENT", AGENT, retrained)["classifier_sha256"] == (
+        hashlib.sha256(b"weights").hexdigest()
+    )
 
     _, again = train_or_reuse("my_algo:AGENT", run)  # same settings: loaded, not trained
     assert again["reused"] and AGENT.trained == agent_before + 1
