@@ -48,6 +48,7 @@ def test_suites_are_data_and_include_every_mnist_id():
         suite.agents
     )
     assert suite.seeds == (0, 1, 2, 3, 4)
+    assert [t.timesteps for t in suite.tasks] == [100_000, 100_000, 250_000]  # measured budgets
     with pytest.raises(ValueError, match="unknown suite 'atari'"):
         get_suite("atari")
 
