@@ -24,6 +24,7 @@ from agents.baselines import BASELINES, make_baseline
 from agents.early_exit import as_records, budget_curve
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
+from agents.protocol import is_agent_spec, train_for_benchmark
 from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
 from agents.visualize import write_examples
@@ -39,7 +40,8 @@ class BenchmarkConfig:
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     agents: list[str] = field(default_factory=lambda: ["ppo", *BASELINES])
-    """learned algorithms and heuristic baselines to compare"""
+    """learned algorithms, heuristic baselines and your own agents ("pkg.module:make_agent",
+    see agents.protocol) to compare"""
     timesteps: int = DEFAULT_TIMESTEPS
     """training timesteps per learned agent and seed"""
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -61,10 +63,11 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.agents if a not in ALGORITHMS and a not in BASELINES]
+        unknown = [a for a in unknown if not is_agent_spec(a)]
         if unknown:
             raise ValueError(
                 f"unknown agents {unknown}; choose from algorithms {sorted(ALGORITHMS)} "
-                f"and baselines {sorted(BASELINES)}"
+                f"and baselines {sorted(BASELINES)}, or an import path 'pkg.module:make_agent'"
             )
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
@@ -78,7 +81,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     results: dict[str, Any] = {"env": config.env, "agents": {}}
     for name in config.agents:
         runs, stage3_runs, stage3_histories = [], [], []
-        seeds = config.seeds if name in ALGORITHMS else [config.seeds[0]]
+        seeds = config.seeds if name not in BASELINES else [config.seeds[0]]
         for seed in seeds:
             if name in ALGORITHMS:
                 agent_config = AgentConfig(
@@ -99,8 +102,20 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                     stage3_env = {**env_kwargs, "checkpoint": checkpoint}
                     stage3_runs.append(_evaluate(policy, config, stage3_env, device))
                     stage3_histories.append(history)
-            else:
+            elif name in BASELINES:
                 policy, env_kwargs = make_baseline(name, max_steps, seed=seed), {}
+            else:  # an agent of the protocol (agents.protocol), e.g. "my_pkg.algo:make_agent"
+                policy, env_kwargs = train_for_benchmark(
+                    name,
+                    config.env,
+                    seed=seed,
+                    timesteps=config.timesteps,
+                    run_dir=out / "agents" / f"{name.replace(':', '--')}-seed{seed}",
+                    num_envs=config.num_envs,
+                    device=config.device,
+                    eval_images=min(500, config.test_images or 500),
+                    reuse=config.reuse,
+                )
             runs.append(_evaluate(policy, config, env_kwargs, device))
             if seed == seeds[0]:  # examples-<agent>.png: episodes of the first seed's policy
                 path = out / f"examples-{name}.png"
@@ -186,11 +201,11 @@ def _summarise(
         for i, points in enumerate(zip(*curves, strict=True))
     ]
     return {
-        "kind": "learned" if name in ALGORITHMS else "heuristic",
+        "kind": "heuristic" if name in BASELINES else "learned",
         "upper_bound": name == "oracle",
         "classifier_stage": stage,
         "seeds": seeds,
-        "timesteps": config.timesteps if name in ALGORITHMS else 0,
+        "timesteps": 0 if name in BASELINES else config.timesteps,
         "anytime_accuracy": correct.mean(axis=0).tolist(),
         "anytime_ci95": [list(ci) for ci in bootstrap_intervals(correct)],
         "mflops_per_step": tests[0].mflops,

@@ -1,9 +1,10 @@
 """``glance-focus``: the toolkit's command line (``python -m agents`` does the same).
 
 Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
-results.json and plots), ``train`` (one agent), ``evaluate`` (one policy on the test split),
-``finetune`` (stage 3: the classifier on a trained policy's locations), ``visualize`` (a grid of
-episodes and a heat map of where a policy looks).
+results.json and plots), ``leaderboard`` (a suite of tasks x agents x seeds with suite-level
+statistics, :mod:`agents.leaderboard`), ``train`` (one agent), ``evaluate`` (one policy on the
+test split), ``finetune`` (stage 3: the classifier on a trained policy's locations),
+``visualize`` (a grid of episodes and a heat map of where a policy looks).
 """
 
 from __future__ import annotations
@@ -62,10 +63,19 @@ def main(argv: list[str] | None = None) -> int:
         help="stage 3: fine-tune the classifier on a policy's locations (see --help)",
         add_help=False,
     )
+    sub.add_parser(
+        "leaderboard",
+        help="every agent of a suite on every task and seed; leaderboard.json/md and plots",
+        add_help=False,
+    )
     if argv[:1] == ["train"]:
         return train_module.main(argv[1:])
     if argv[:1] == ["finetune"]:
         return finetune_module.main(argv[1:])
+    if argv[:1] == ["leaderboard"]:  # agents.leaderboard: suites of tasks x agents x seeds
+        from agents import leaderboard
+
+        return leaderboard.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "benchmark":
         options = {k: v for k, v in vars(args).items() if k != "command"}

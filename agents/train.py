@@ -1,8 +1,8 @@
 """Train an SB3 agent for patch selection on the batched environment.
 
 One function (:func:`train_agent`) and one command train any supported algorithm on any registered
-id: PPO (default), A2C, SAC, TD3, RecurrentPPO (sb3-contrib) with continuous locations, and DQN
-with grid actions. Each rollout step is one batched classifier call for all ``num_envs`` envs
+id: PPO (default), A2C, SAC, TD3, RecurrentPPO and TQC (sb3-contrib) with continuous locations,
+and DQN with grid actions. Each rollout step is one batched classifier call for all ``num_envs`` envs
 (:func:`gf_env.sb3.make_sb3_vec_env`). The run folder gets TensorBoard logs, periodic test-split
 evaluations (``--eval-freq``) and ``model.zip``, which reloads with the algorithm's own ``load``.
 
@@ -19,15 +19,16 @@ import json
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from sb3_contrib import RecurrentPPO
+from sb3_contrib import TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents.evaluation import evaluate_policy
 from agents.model_files import safe_custom_objects
@@ -44,6 +45,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "td3": TD3,
     "recurrent_ppo": RecurrentPPO,
     "dqn": DQN,
+    "tqc": TQC,
 }
 GRID_ONLY = {"dqn"}
 
@@ -71,6 +73,7 @@ DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
         "policy_kwargs": NARROW,
     },
     "dqn": {"buffer_size": 100_000, "learning_starts": 1_000, "batch_size": 256, "gamma": 0.7},
+    "tqc": {"buffer_size": 100_000, "learning_starts": 1_000, "batch_size": 256, "gamma": 0.7},
 }
 DEFAULT_TIMESTEPS = 400_000
 
@@ -80,7 +83,7 @@ class AgentConfig:
     """Settings of one agent training; every field is a command-line flag."""
 
     algo: str = "ppo"
-    """one of ppo, a2c, sac, td3, recurrent_ppo, dqn"""
+    """one of ppo, a2c, sac, td3, recurrent_ppo, dqn, tqc"""
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """a registered glance-focus id"""
     timesteps: int = DEFAULT_TIMESTEPS
@@ -142,6 +145,7 @@ class AnytimeEvalCallback(BaseCallback):
     def evaluate(self) -> dict[str, Any]:
         """Run the harness now, log ``eval/acc_step<t>`` and keep the record."""
         cfg = self.config
+        started = time.perf_counter()
         result = evaluate_policy(
             self.model,
             cfg.env,
@@ -150,7 +154,11 @@ class AnytimeEvalCallback(BaseCallback):
             device=self.model.device.type,
             **cfg.env_kwargs,
         )
-        record = {"timesteps": self.num_timesteps, "anytime_accuracy": result.anytime_accuracy}
+        record = {
+            "timesteps": self.num_timesteps,
+            "anytime_accuracy": result.anytime_accuracy,
+            "seconds": time.perf_counter() - started,
+        }
         for t, accuracy in enumerate(result.anytime_accuracy):
             self.logger.record(f"eval/acc_step{t}", accuracy)
         self.logger.dump(self.num_timesteps)
@@ -188,13 +196,17 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
     )
 
 
-def train_agent(config: AgentConfig, reuse: bool = False) -> tuple[BaseAlgorithm, dict[str, Any]]:
+def train_agent(
+    config: AgentConfig, reuse: bool = False, extra_callback: BaseCallback | None = None
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
     """Train, evaluate on the test split, save ``model.zip`` and ``summary.json``.
 
     Args:
         config: the run's settings.
         reuse: if ``config.run_dir`` already holds a finished run with the same settings
             (``summary.json`` and ``model.zip``), load it instead of training again.
+        extra_callback: a further SB3 callback run during ``learn`` (e.g.
+            :class:`agents.protocol.TimingCallback`, which measures the learner's share of time).
 
     Returns:
         The trained model and the summary (settings, evaluation history, paths).
@@ -203,8 +215,9 @@ def train_agent(config: AgentConfig, reuse: bool = False) -> tuple[BaseAlgorithm
         return finished
     model = make_agent(config)
     callback = AnytimeEvalCallback(config)
+    callbacks = callback if extra_callback is None else CallbackList([callback, extra_callback])
     model.learn(
-        config.timesteps, callback=callback, progress_bar=config.progress, tb_log_name=config.algo
+        config.timesteps, callback=callbacks, progress_bar=config.progress, tb_log_name=config.algo
     )
     history = callback.history
     done = bool(history) and history[-1]["timesteps"] == model.num_timesteps

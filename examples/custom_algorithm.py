@@ -6,12 +6,20 @@ A single readable script: arguments, seeding, the environment (``gym.make_vec``:
 classifier call per step for all episodes; no Stable-Baselines3), the policy, the training loop,
 evaluation. Every episode has the same length (``max_focus_steps``), so with autoreset disabled
 one batch of episodes starts and ends together: each iteration resets, rolls out, updates.
+
+The same algorithm enters the benchmark and the leaderboard through the agent protocol
+(:mod:`agents.protocol`): :func:`make_agent` returns an object with ``train(run)`` (and ``save`` /
+``load``, so finished runs are reused), named by its import path::
+
+    python -m agents.cli leaderboard --suite mnist --agents ppo examples.custom_algorithm:make_agent
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -20,6 +28,7 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 
 import gf_env
+from classifiers.checkpoint import atomic_write
 from classifiers.flags import add_dataclass_arguments
 
 gym.register_envs(gf_env)
@@ -53,9 +62,13 @@ class Policy(nn.Module):
         return torch.distributions.Normal(mean, self.std), self.critic(obs).squeeze(-1)
 
 
-def make_envs(args: Args, split: str) -> gym.vector.VectorEnv:
+def make_envs(args: Args, split: str, **env_kwargs) -> gym.vector.VectorEnv:
     return gym.make_vec(
-        args.env, num_envs=args.num_envs, split=split, autoreset_mode=AutoresetMode.DISABLED
+        args.env,
+        num_envs=args.num_envs,
+        split=split,
+        autoreset_mode=AutoresetMode.DISABLED,
+        **env_kwargs,
     )
 
 
@@ -83,6 +96,88 @@ def returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return out
 
 
+def update(envs, policy: Policy, optimizer, gamma: float, seed: int | None) -> tuple[float, float]:
+    """One REINFORCE iteration: a batch of episodes, then one gradient step on policy and baseline.
+
+    Returns the loss and the mean return from the first step; ``seed`` seeds the reset.
+    """
+    log_probs, values, rewards, _ = rollout(envs, policy, seed)
+    returns = returns_to_go(rewards, gamma)
+    advantages = returns - values.detach()
+    loss = -(log_probs * advantages).mean() + 0.5 * (returns - values).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item(), returns[0].mean().item()
+
+
+class ReinforcePolicy:
+    """The trained network behind Stable-Baselines3's ``predict`` (what the benchmark evaluates)."""
+
+    env_kwargs = {"observation": "hidden"}  # noqa: RUF012  (the flat state vector)
+
+    def __init__(self, net: Policy):
+        self.net = net
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        with torch.no_grad():
+            dist, _ = self.net(torch.as_tensor(observation, dtype=torch.float32))
+        action = dist.mean if deterministic else dist.sample()
+        return action.numpy(), state
+
+
+class ReinforceAgent:
+    """REINFORCE under the agent protocol of :mod:`agents.protocol`.
+
+    Args:
+        **hyperparams: overrides of ``learning_rate``, ``gamma`` and ``std`` (see :class:`Args`).
+    """
+
+    version = "1"
+
+    def __init__(self, **hyperparams):
+        defaults = Args()
+        self.hyperparams = {
+            "learning_rate": defaults.learning_rate,
+            "gamma": defaults.gamma,
+            "std": defaults.std,
+            **hyperparams,
+        }
+
+    def train(self, run) -> ReinforcePolicy:
+        """Train on ``run.env_id`` for ``run.timesteps`` env steps (whole iterations of
+        ``run.num_envs`` episodes), adding learning-curve points as ``run.eval_freq`` asks."""
+        hp = {**self.hyperparams, **run.hyperparams}
+        torch.manual_seed(run.seed)
+        args = Args(env=run.env_id, num_envs=run.num_envs, seed=run.seed)
+        envs = make_envs(args, "train", **{**run.env_kwargs, **ReinforcePolicy.env_kwargs})
+        net = Policy(envs.single_observation_space.shape[0], hp["std"])
+        optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"])
+        focus_steps = gym.spec(run.env_id).kwargs.get("max_focus_steps", 4)
+        steps = run.num_envs * run.env_kwargs.get("max_focus_steps", focus_steps)  # per iteration
+        for iteration in range(math.ceil(run.timesteps / steps)):
+            update(envs, net, optimizer, hp["gamma"], run.seed if iteration == 0 else None)
+            run.maybe_evaluate(ReinforcePolicy(net), (iteration + 1) * steps)
+        envs.close()
+        return ReinforcePolicy(net)
+
+    def save(self, policy: ReinforcePolicy, run_dir: Path) -> None:
+        """``reinforce.pt``: the network's weights and its input size, written atomically."""
+        state = {"obs_dim": policy.net.actor[0].in_features, "weights": policy.net.state_dict()}
+        atomic_write(Path(run_dir) / "reinforce.pt", lambda handle: torch.save(state, handle))
+
+    def load(self, run_dir: Path, run) -> ReinforcePolicy:
+        state = torch.load(Path(run_dir) / "reinforce.pt", weights_only=True)
+        net = Policy(state["obs_dim"], self.hyperparams["std"])
+        net.load_state_dict(state["weights"])
+        return ReinforcePolicy(net)
+
+
+def make_agent() -> ReinforceAgent:
+    """The agent factory the benchmark resolves from ``examples.custom_algorithm:make_agent``."""
+    return ReinforceAgent()
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_dataclass_arguments(parser, Args)
@@ -97,15 +192,10 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
     history = {"loss": [], "return": []}
     for iteration in range(args.iterations):
-        log_probs, values, rewards, _ = rollout(envs, policy, args.seed if iteration == 0 else None)
-        returns = returns_to_go(rewards, args.gamma)
-        advantages = returns - values.detach()
-        loss = -(log_probs * advantages).mean() + 0.5 * (returns - values).pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history["loss"].append(loss.item())
-        history["return"].append(returns[0].mean().item())
+        seed = args.seed if iteration == 0 else None
+        loss, mean_return = update(envs, policy, optimizer, args.gamma, seed)
+        history["loss"].append(loss)
+        history["return"].append(mean_return)
         if iteration % 10 == 0 or iteration == args.iterations - 1:
             print(f"iteration {iteration}: mean return {history['return'][-1]:+.4f}")
 

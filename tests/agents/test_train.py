@@ -18,6 +18,7 @@ TINY = {
     "td3": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
     "recurrent_ppo": {"n_steps": 8, "batch_size": 32, "n_epochs": 1},
     "dqn": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
+    "tqc": {"learning_starts": 32, "buffer_size": 1000, "batch_size": 32},
 }
 
 

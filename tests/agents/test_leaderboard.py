@@ -1,0 +1,142 @@
+"""The leaderboard end to end with tiny budgets: a user's agent (the REINFORCE example, named by
+import path) next to PPO and the heuristics, resumed, refused, and run again through Ray."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agents.leaderboard import LeaderboardConfig, get_suite, plan, run_leaderboard
+from agents.protocol import fingerprint_difference
+
+TASK = "GlanceFocus-ClutteredMNIST100-v0"  # hard enough that random < oracle on 48 images
+CUSTOM = "examples.custom_algorithm:make_agent"
+
+
+def tiny(out, **overrides) -> LeaderboardConfig:
+    settings = {
+        "suite": "mnist",
+        "tasks": [TASK],
+        "agents": [CUSTOM, "center"],
+        "seeds": [0, 1],
+        "timesteps": 64,
+        "num_envs": 8,
+        "eval_freq": 32,
+        "eval_images": 8,
+        "test_images": 48,
+        "resamples": 200,
+        "out": str(out),
+    }
+    return LeaderboardConfig(**{**settings, **overrides})
+
+
+def deterministic(report: dict) -> dict:
+    """The report without what depends on the machine's speed (timings)."""
+    runs = [{k: v for k, v in r.items() if k != "timing"} for r in report["runs"]]
+    return {**report, "runs": runs}
+
+
+def test_suites_are_data_and_include_every_mnist_id():
+    suite = get_suite("mnist")
+    assert [t.env_id for t in suite.tasks] == [
+        "GlanceFocus-TranslatedMNIST-v0",
+        "GlanceFocus-ClutteredMNIST-v0",
+        "GlanceFocus-ClutteredMNIST100-v0",
+    ]
+    assert {"ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc", "oracle"} <= set(
+        suite.agents
+    )
+    assert suite.seeds == (0, 1, 2, 3, 4)
+    assert [t.timesteps for t in suite.tasks] == [100_000, 100_000, 250_000]  # measured budgets
+    with pytest.raises(ValueError, match="unknown suite 'atari'"):
+        get_suite("atari")
+
+
+def test_plan_adds_the_anchors_and_checks_names(tmp_path):
+    suite, jobs = plan(tiny(tmp_path))
+    assert suite.agents == (CUSTOM, "center", "random", "oracle")
+    assert len(jobs) == 4 * 2 and {j.task.timesteps for j in jobs} == {64}
+    with pytest.raises(ValueError, match="unknown agent 'nope'"):
+        plan(tiny(tmp_path, agents=["nope"]))
+    with pytest.raises(ValueError, match="not in suite"):
+        plan(tiny(tmp_path, tasks=["GlanceFocus-ImageNet-v0"]))
+    with pytest.raises(ValueError, match="launcher must be one of"):
+        tiny(tmp_path, launcher="slurm")
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """PPO, the REINFORCE example and a heuristic (plus the anchors), plain launcher."""
+    out = tmp_path_factory.mktemp("plain")
+    config = tiny(out, agents=["ppo", CUSTOM, "center"], seeds=[0])
+    return config, run_leaderboard(config)
+
+
+def test_custom_agent_through_the_leaderboard_resumes_and_refuses(plain, capsys):
+    config, report = plain
+    tmp_path = Path(config.out)
+    on_disk = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert on_disk == report
+    custom = report["per_task"][TASK]["agents"][CUSTOM]
+    assert custom["kind"] == "learned" and custom["curve"]["timesteps"] == [32.0, 64.0]
+    assert len(custom["anytime"]["mean"]) == 5  # glance + 4 focus steps
+    assert report["per_task"][TASK]["agents"]["center"]["curve"] is None
+    anchors = report["per_task"][TASK]["agents"]
+    assert anchors["random"]["normalized_per_seed"] == [0.0]
+    assert anchors["oracle"]["normalized_per_seed"] == [1.0]
+    assert set(report["aggregate"]) == {"ppo", CUSTOM, "center", "random"}  # no oracle
+    assert set(report["probability_of_improvement"]["over_reference"]) == {
+        CUSTOM,
+        "center",
+        "random",
+    }
+    for run in report["runs"]:
+        timing = run["timing"]
+        assert timing["wall_s"] > 0 and timing["test_eval_s"] > 0
+        learned = run["agent"] in ("ppo", CUSTOM)
+        assert (timing["env_steps_per_s"] is not None) == learned
+    ppo = next(r for r in report["runs"] if r["agent"] == "ppo")["timing"]
+    assert 0 < ppo["learner_share"] < 1
+    table = (tmp_path / "leaderboard.md").read_text()
+    assert CUSTOM in table and "| oracle (upper bound) |" in table and "P(better than ppo)" in table
+    for image in ("aggregate.png", "curves.png"):
+        assert (tmp_path / image).read_bytes()[:4] == b"\x89PNG"
+
+    capsys.readouterr()
+    again = run_leaderboard(config)  # resumed: every run reused, same report
+    assert "5 runs, 5 finished before, 0 to do" in capsys.readouterr().out
+    assert deterministic(again) == deterministic(report)
+
+    with pytest.raises(ValueError, match=r"timesteps: 64 -> 128"):
+        run_leaderboard(
+            tiny(tmp_path, agents=[CUSTOM], seeds=[0], timesteps=128, on_mismatch="refuse")
+        )
+
+
+def test_ray_launcher_gives_the_same_results(plain, tmp_path):
+    pytest.importorskip("ray")
+    config, report = plain
+    ray = run_leaderboard(replace(config, out=str(tmp_path), launcher="ray", workers=1))
+    assert deterministic(ray) == deterministic(report)
+    assert len(list(tmp_path.glob("jobs/*/*/seed0.json"))) == 5  # ran here, under Ray
+
+
+def test_fingerprint_difference_names_each_setting():
+    old = {"seed": 0, "timesteps": 64, "env_id": "a"}
+    new = {"seed": 0, "timesteps": 128, "env_id": "b"}
+    assert fingerprint_difference(old, new) == ["env_id: 'a' -> 'b'", "timesteps: 64 -> 128"]
+    assert fingerprint_difference(old, dict(old)) == []
+
+
+def test_a_suite_from_a_json_file(tmp_path):
+    path = tmp_path / "mine.json"
+    tasks = [{"env_id": TASK, "timesteps": 1000, "env_kwargs": {"max_focus_steps": 2}}]
+    path.write_text(json.dumps({"tasks": tasks, "agents": [CUSTOM], "seeds": [7]}))
+    suite, jobs = plan(LeaderboardConfig(suite=str(path), out=str(tmp_path)))
+    assert suite.tasks[0].env_kwargs == {"max_focus_steps": 2} and suite.seeds == (7,)
+    assert [(j.agent, j.seed, j.task.timesteps) for j in jobs] == [
+        (CUSTOM, 7, 1000),
+        ("random", 7, 1000),
+        ("oracle", 7, 1000),
+    ]
