@@ -173,7 +173,9 @@ class SB3Agent:
 
     algo: str
     learned: bool = True
-    source_file: str = inspect.getfile(train_agent)
+    # No code hash: the package versions (``version``) and the hyperparameters in the fingerprint
+    # pin a built-in algorithm, so editing this package's files does not discard hours of runs.
+    source_file: str | None = None
 
     def __post_init__(self) -> None:
         self.version = " ".join(
@@ -455,12 +457,15 @@ def _as_agent(obj: Any, spec: str) -> Any:
 
 
 def _code_hash(agent: Any) -> str | None:
-    """sha256 of the agent's ``source_file``, else of the file defining its class (``None`` if
-    unavailable)."""
-    try:
-        source = getattr(agent, "source_file", None) or inspect.getsourcefile(type(agent))
-    except TypeError:
-        return None
+    """sha256 of the agent's ``source_file`` (``None`` there: no hash), else of the file defining
+    its class (``None`` if unavailable)."""
+    if hasattr(agent, "source_file"):
+        source = agent.source_file  # None: the agent opts out (its ``version`` pins it)
+    else:
+        try:
+            source = inspect.getsourcefile(type(agent))
+        except TypeError:
+            return None
     if source is None or not Path(source).is_file():
         return None
     return _file_hash(Path(source))

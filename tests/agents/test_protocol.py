@@ -159,7 +159,8 @@ def test_built_in_algorithm_records_the_learner_share(tmp_path):
     assert 0 < record["timing"]["learner_share"] < 1
     assert record["evaluations"][-1]["timesteps"] == 64
     assert "stable-baselines3==" in record["fingerprint"]["version"]
-    assert record["fingerprint"]["code_sha256"]  # agents/train.py: edited defaults retrain
+    # built-ins are pinned by package versions and hyperparameters, not by this package's files
+    assert record["fingerprint"]["code_sha256"] is None
     with pytest.raises(ValueError, match="takes only the env argument 'observation'"):
         SB3Agent("ppo").config(Run(ENV, env_kwargs={"grid_size": 3}))
 
