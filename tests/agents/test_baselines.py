@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from agents import BASELINES, CenterPolicy, RasterPolicy, make_baseline
+from classifiers.testing import FakeClassifier
 
 OBS = np.zeros((3, 256), dtype=np.float32)
 
@@ -49,7 +50,11 @@ def _vector_env(**kwargs):
     from gymnasium.vector import AutoresetMode
 
     return gym.make_vec(
-        "GlanceFocus-ClutteredMNIST-v0", num_envs=4, autoreset_mode=AutoresetMode.DISABLED, **kwargs
+        "GlanceFocus-ClutteredMNIST-v0",
+        num_envs=4,
+        autoreset_mode=AutoresetMode.DISABLED,
+        classifier=FakeClassifier(patch_size=28),
+        **kwargs,
     )
 
 
