@@ -62,6 +62,7 @@ from classifiers.data import CanvasDataset, DigitAugment, mnist_canvases
 from classifiers.data.folder import FolderDataset
 from classifiers.flags import add_dataclass_arguments
 from classifiers.gf_model import GFModel
+from classifiers.ops import centre_locations
 from classifiers.registry import create_classifier, get_entry, resolve_device
 from classifiers.torchvision_models import MODEL_SPECS
 
@@ -156,10 +157,9 @@ def sample_locations(
     """
     n = len(boxes)
     uniform = rng.random((n, steps, 2))
-    span = np.array(image_size, dtype=np.float64) - patch_size
     centre = boxes[:, None, :2] + boxes[:, None, 2:] / 2.0
     offset = rng.uniform(-jitter, jitter, (n, steps, 2)) * patch_size
-    targeted = (centre + offset - patch_size / 2.0) / np.maximum(span, 1.0)
+    targeted = centre_locations(centre + offset, image_size, patch_size)
     use_target = rng.random((n, steps, 1)) < target_prob
     return np.clip(np.where(use_target, targeted, uniform), 0.0, 1.0)
 
