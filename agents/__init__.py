@@ -1,8 +1,13 @@
 """RL agents, heuristic baselines and the evaluation harness for glance-and-focus environments.
 
 This package talks to environments only through the Gymnasium and Stable-Baselines3 APIs
-(``gymnasium.make_vec``, ``gf_env.sb3.make_sb3_vec_env``). Trained SB3 models and the heuristics
-share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike.
+(``gymnasium.make_vec``, ``gf_env.sb3.make_sb3_vec_env``), ``info`` and ``render()``, and the
+documented read-only attributes of the glance-and-focus envs (``patch_size``, ``image_size``,
+``max_focus_steps``, ``step_flops``, ... and the label-reading ``oracle_true_class_probs``), read
+with :func:`env_attr`; ``tests/agents/test_env_api.py`` fails if a module here imports the env's
+engine or config or touches ``.engine``. Trained SB3 models, the GFNet policy and the heuristics
+share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike;
+:func:`load_policy` turns a name (and a saved file) into one of them.
 """
 
 from agents.baselines import (
@@ -14,7 +19,9 @@ from agents.baselines import (
     make_baseline,
 )
 from agents.early_exit import BudgetPoint, budget_curve, calibrate_thresholds, exit_shares
+from agents.env_api import env_attr
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.policies import load_policy, policy_names
 from agents.torch_layers import GlanceStateExtractor
 
 __all__ = [
@@ -29,7 +36,10 @@ __all__ = [
     "bootstrap_intervals",
     "budget_curve",
     "calibrate_thresholds",
+    "env_attr",
     "evaluate_policy",
     "exit_shares",
+    "load_policy",
     "make_baseline",
+    "policy_names",
 ]

@@ -5,7 +5,8 @@ Every policy here has ``predict(observation, state=None, episode_start=None, det
 evaluation harness treats trained agents and heuristics alike. ``episode_start`` (one bool per env)
 tells stateful heuristics where a new episode begins; the harness always passes it. A policy may
 also declare ``env_kwargs`` (environment arguments it needs, e.g. dict observations) and a
-``bind(env)`` hook that the harness calls with the vector env before the first episode.
+``bind(env)`` hook that the harness calls with the vector env before the first episode; the
+hooks here read only the env's documented attributes (:func:`agents.env_api.env_attr`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import math
 from abc import ABC, abstractmethod
 
 import numpy as np
+
+from agents.env_api import env_attr
+from classifiers.ops import cell_locations, centre_locations, tiling_grid
 
 
 class HeuristicPolicy(ABC):
@@ -54,14 +58,17 @@ class HeuristicPolicy(ABC):
         return actions, None
 
     def bind(self, env) -> None:
-        """Called by the harness with the :class:`~gf_env.GlanceFocusVectorEnv` it evaluates on."""
-        if env.engine.max_focus_steps != self.max_focus_steps:
+        """Called by the harness with the env it evaluates on (e.g. a
+        :class:`~gf_env.GlanceFocusVectorEnv`): reads its ``max_focus_steps``, ``image_size``
+        and ``patch_size``."""
+        steps = env_attr(env, "max_focus_steps")
+        if steps != self.max_focus_steps:
             raise ValueError(
                 f"policy built for {self.max_focus_steps} focus steps, env has "
-                f"{env.engine.max_focus_steps}; build it with max_focus_steps={env.engine.max_focus_steps}"
+                f"{steps}; build it with max_focus_steps={steps}"
             )
-        self.image_size = (env.engine.height, env.engine.width)
-        self.patch_size = env.engine.patch_size
+        self.image_size = tuple(env_attr(env, "image_size"))
+        self.patch_size = env_attr(env, "patch_size")
 
     def location_of(self, centres: np.ndarray) -> np.ndarray:
         """Locations in [0, 1]^2 of patches centred on pixel ``centres`` ``(N, 2)`` (row, col)."""
@@ -69,8 +76,7 @@ class HeuristicPolicy(ABC):
             raise RuntimeError(
                 f"{type(self).__name__} needs the env's geometry: call bind(env) first"
             )
-        span = np.maximum(np.array(self.image_size, dtype=np.float64) - self.patch_size, 1.0)
-        return np.clip((centres - self.patch_size / 2) / span, 0.0, 1.0)
+        return centre_locations(centres, self.image_size, self.patch_size)
 
     @abstractmethod
     def locations(self, steps: np.ndarray, observation) -> np.ndarray:
@@ -106,10 +112,7 @@ class RasterPolicy(HeuristicPolicy):
         self.grid = math.ceil(math.sqrt(max_focus_steps))
 
     def locations(self, steps, observation):
-        cell = steps % (self.grid * self.grid)
-        rows, cols = np.divmod(cell, self.grid)
-        scale = max(self.grid - 1, 1)
-        return np.stack([rows, cols], axis=1) / scale
+        return cell_locations(steps % (self.grid * self.grid), self.grid)
 
 
 class SaliencyPolicy(HeuristicPolicy):
@@ -144,24 +147,24 @@ class SaliencyPolicy(HeuristicPolicy):
 
 
 class OraclePolicy(HeuristicPolicy):
-    """UPPER BOUND, not a policy: at each step, the grid cell that most raises the true-class
-    probability, found by trying every cell with the label (greedy). Needs the env (``bind``)."""
+    """UPPER BOUND, not a policy: at each step, the cell of the grid that tiles the image that
+    most raises the true-class probability, found by trying every cell with the label (greedy,
+    the env's label-reading ``oracle_true_class_probs``). Needs the vector env (``bind``)."""
 
     name = "oracle"
     upper_bound = True
 
     def bind(self, env) -> None:
         super().bind(env)
-        self.engine = env.engine
-        grid = math.ceil(max(self.image_size) / self.patch_size)
-        rows, cols = np.divmod(np.arange(grid * grid), grid)
-        self.cells = np.stack([rows, cols], axis=1).astype(np.float32) / max(grid - 1, 1)
+        self.lookahead = env_attr(env, "oracle_true_class_probs")
+        grid = tiling_grid(self.image_size, self.patch_size)
+        self.cells = cell_locations(np.arange(grid * grid), grid)
 
     def locations(self, steps, observation):
-        if not hasattr(self, "engine"):
+        if not hasattr(self, "lookahead"):
             raise RuntimeError("the oracle needs the env: evaluate it with agents.evaluate_policy")
         candidates = np.broadcast_to(self.cells, (len(steps), *self.cells.shape))
-        best = self.engine.true_class_probs_at(candidates).argmax(axis=1)
+        best = self.lookahead(candidates).argmax(axis=1)
         return self.cells[best]
 
 

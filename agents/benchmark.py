@@ -20,10 +20,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.baselines import BASELINES, make_baseline
+from agents.baselines import BASELINES
 from agents.early_exit import as_records, budget_curve
+from agents.env_api import env_attr
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
+from agents.policies import load_policy
 from agents.protocol import is_agent_spec, train_for_benchmark
 from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
@@ -76,8 +78,7 @@ class BenchmarkConfig:
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     """Train, evaluate and report; returns the ``results.json`` content."""
     out = Path(config.out)
-    device = None if config.device == "auto" else config.device
-    max_steps = gym.spec(config.env).kwargs.get("max_focus_steps", 4)
+    device = config.device
     results: dict[str, Any] = {"env": config.env, "agents": {}}
     for name in config.agents:
         runs, stage3_runs, stage3_histories = [], [], []
@@ -103,7 +104,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                     stage3_runs.append(_evaluate(policy, config, stage3_env, device))
                     stage3_histories.append(history)
             elif name in BASELINES:
-                policy, env_kwargs = make_baseline(name, max_steps, seed=seed), {}
+                policy, env_kwargs = load_policy(name, None, config.env, seed)
             else:  # an agent of the protocol (agents.protocol), e.g. "my_pkg.algo:make_agent"
                 policy, env_kwargs = train_for_benchmark(
                     name,
@@ -220,10 +221,12 @@ def _summarise(
 def full_resolution_reference(env_id: str, test_images: int | None, device) -> dict[str, Any]:
     """Accuracy and MFLOPs of the full-resolution model of the env's data: one canvas per test
     digit, as for the agents (the placements are drawn from the classifier evaluation's seed)."""
-    engine = gym.make(env_id, split="test", device=device).unwrapped.engine
+    env = gym.make(env_id, split="test", device=device)
+    source = env_attr(env, "image_source")
+    env.close()
     name = "fullres-" + gym.spec(env_id).kwargs["classifier"].removeprefix("gf-")
     model = create_classifier(name, pretrained=True, device=device)
-    source = engine.source if test_images is None else engine.source.head(test_images)
+    source = source if test_images is None else source.head(test_images)
     accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
     return {"classifier": name, "accuracy": accuracy, "mflops": model.step_flops().glance / 1e6}
 

@@ -14,10 +14,9 @@ import sys
 
 from agents import finetune as finetune_module
 from agents import train as train_module
-from agents.baselines import BASELINES, make_baseline
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
-from agents.train import ALGORITHMS, load_agent
+from agents.policies import load_policy, policy_names
 from agents.visualize import VisualizeConfig, visualize
 from classifiers.flags import add_dataclass_arguments
 
@@ -35,10 +34,17 @@ def _evaluate_parser(sub) -> None:
     )
     parser.add_argument("--env", default="GlanceFocus-ClutteredMNIST100-v0")
     parser.add_argument(
-        "--agent", required=True, help=f"a baseline ({', '.join(BASELINES)}) or an algorithm"
+        "--agent",
+        required=True,
+        help=f"one of {', '.join(policy_names())} (learned algorithms and gfnet need --model)",
     )
-    parser.add_argument("--model", help="saved model.zip of a learned agent")
-    parser.add_argument("--max-focus-steps", type=int, default=4)
+    parser.add_argument("--model", help="saved model.zip of a learned agent, or a GFNet checkpoint")
+    parser.add_argument(
+        "--max-focus-steps",
+        type=int,
+        default=None,
+        help="focus steps of the env and the policy (default: the env's)",
+    )
     parser.add_argument("--test-images", type=int, default=None)
     parser.add_argument("--device", default=None)
 
@@ -88,16 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))
         visualize(config)
         return 0
-    if args.agent in ALGORITHMS:
-        if not args.model:
-            parser.error(f"--model PATH is needed to evaluate a learned {args.agent!r} agent")
-        policy, env_kwargs = load_agent(args.agent, args.model)
-    elif args.agent in BASELINES:
-        policy, env_kwargs = make_baseline(args.agent, args.max_focus_steps), {}
-    else:
-        parser.error(
-            f"unknown agent {args.agent!r}; choose from {sorted(BASELINES)} or {sorted(ALGORITHMS)}"
+    try:
+        policy, env_kwargs = load_policy(
+            args.agent, args.model, args.env, max_focus_steps=args.max_focus_steps
         )
+    except ValueError as error:
+        parser.error(str(error))
     result = evaluate_policy(
         policy, args.env, max_images=args.test_images, device=args.device, **env_kwargs
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -10,6 +11,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 import gf_env
+from agents.env_api import env_attr
 
 gym.register_envs(gf_env)
 
@@ -31,6 +33,9 @@ class EvalResult:
         labels: ``(n_images,)`` true classes.
         image_index: ``(n_images,)`` which image of the split each row is.
         mflops: cumulative classifier MFLOPs per image after each step.
+        patch_box: ``(n_images, T, 4)`` the env's ``info["patch_box"]`` after each step (top,
+            left, height, width; step 0, the glance, is the whole image).
+        meta: what was evaluated (env id, split, seed, number of images).
     """
 
     correct: np.ndarray
@@ -39,6 +44,7 @@ class EvalResult:
     labels: np.ndarray
     image_index: np.ndarray
     mflops: list[float]
+    patch_box: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +82,7 @@ def evaluate_policy(
     num_envs: int = 100,
     seed: int = 0,
     deterministic: bool = True,
+    on_step: Callable[[Any, slice, int, dict[str, np.ndarray]], None] | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
     """Run ``policy`` on every image of ``split`` once (or the first ``max_images``).
@@ -94,6 +101,10 @@ def evaluate_policy(
         num_envs: episodes run side by side.
         seed: canvas seed.
         deterministic: passed to ``predict`` (the mean action for SB3 policies).
+        on_step: called as ``on_step(env, rows, t, info)`` after the glance (``t = 0``) and
+            after each focus step of every batch; ``rows`` are the batch's rows of the result
+            (its first ``rows.stop - rows.start`` sub-environments). The visualiser uses it to
+            ``render()`` episodes.
         **env_kwargs: further environment arguments (``device``, ``observation``, ...).
     """
     env_kwargs = {**getattr(policy, "env_kwargs", {}), **env_kwargs}
@@ -102,12 +113,13 @@ def evaluate_policy(
     )
     if hasattr(policy, "bind"):
         policy.bind(env)
-    engine = env.engine
-    total = len(engine.source) if max_images is None else min(max_images, len(engine.source))
-    steps = engine.max_focus_steps + 1
+    available = env_attr(env, "num_images")
+    total = available if max_images is None else min(max_images, available)
+    steps = env_attr(env, "max_focus_steps") + 1
     shape = (total, steps)
     correct, confidence = np.zeros(shape, dtype=bool), np.zeros(shape)
     prediction = np.zeros(shape, dtype=np.int64)
+    patch_box = np.zeros((*shape, 4), dtype=np.int64)
     labels, image_index = np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64)
     for start in range(0, total, num_envs):
         count = min(num_envs, total - start)
@@ -126,7 +138,10 @@ def evaluate_policy(
             prediction[rows, t] = info["prediction"][:count]
             confidence[rows, t] = info["confidence"][:count]
             correct[rows, t] = info["prediction"][:count] == info["label"][:count]
-    flops = engine.flops
+            patch_box[rows, t] = info["patch_box"][:count]
+            if on_step is not None:
+                on_step(env, rows, t, info)
+    flops = env_attr(env, "step_flops")
     env.close()
     return EvalResult(
         correct=correct,
@@ -135,5 +150,6 @@ def evaluate_policy(
         labels=labels,
         image_index=image_index,
         mflops=[flops.cumulative(t) / 1e6 for t in range(steps)],
+        patch_box=patch_box,
         meta={"env_id": env_id, "split": split, "seed": seed, "images": total},
     )

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.env_api import env_attr
 from classifiers.checkpoint import CheckpointError, load_file
 from classifiers.gfnet_import import strip_module_prefix
 
@@ -140,7 +141,7 @@ class GFNetPolicy:
 
     def bind(self, env) -> None:
         """Check that the env's feature maps fit the policy's state encoder."""
-        shape = tuple(env.engine.classifier.feature_shape)
+        shape = tuple(env_attr(env, "feature_shape"))
         size = int(np.prod(shape))
         m = self.module
         expected = m.state_encoder[3].in_features * m.channels // 32 if m.conv else None

@@ -251,7 +251,7 @@ def run_job(job: Job) -> dict[str, Any]:
             run.env_id,
             max_images=job.test_images,
             num_envs=job.num_envs,
-            device=None if job.device == "auto" else job.device,
+            device=job.device,
             **run_env_kwargs(resolve_agent(job.agent), run),
         )
     finally:

@@ -123,7 +123,7 @@ class Run:
             self.env_id,
             max_images=self.eval_images,
             num_envs=min(self.num_envs, self.eval_images),
-            device=None if self.device == "auto" else self.device,
+            device=self.device,
             **self.env_kwargs,
         )
         record = {

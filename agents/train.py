@@ -172,7 +172,7 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
         config.env,
         num_envs=config.num_envs,
         seed=config.seed,
-        device=_env_device(config),
+        device=config.device,  # the env reads "auto" itself
         **config.env_kwargs,
     )
     defaults = dict(DEFAULT_HYPERPARAMS[config.algo])
@@ -289,10 +289,6 @@ def load_agent(algo: str, path: str | os.PathLike) -> tuple[BaseAlgorithm, dict[
 def _policy_name(algo: str, observation_space: gym.Space) -> str:
     prefix = "MultiInput" if isinstance(observation_space, gym.spaces.Dict) else "Mlp"
     return f"{prefix}LstmPolicy" if algo == "recurrent_ppo" else f"{prefix}Policy"
-
-
-def _env_device(config: AgentConfig) -> str | None:
-    return None if config.device == "auto" else config.device
 
 
 def _parse_hyperparams(items: list[str]) -> dict[str, Any]:

@@ -4,8 +4,9 @@
 (the first ``n`` test images with the patch of every focus step drawn as a numbered box in the
 step's colour, and the prediction after each step) and ``DIR/heatmap.png`` (for each focus step,
 the share of test images whose patch covers each pixel). The policy runs through the evaluation
-harness (:func:`~agents.evaluation.evaluate_policy`: the same canvases as the benchmark); a thin
-wrapper around it keeps the patches it chose.
+harness (:func:`~agents.evaluation.evaluate_policy`: the same canvases as the benchmark); the
+pictures come from what the env reports: ``info["patch_box"]`` of every step and ``render()`` of
+the kept episodes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-import torch
 
-from agents.baselines import BASELINES, make_baseline
+from agents.baselines import BASELINES
+from agents.env_api import env_attr
 from agents.evaluation import EvalResult, Policy, evaluate_policy
-from agents.train import ALGORITHMS, load_agent
-from classifiers.ops import patch_corners
-from gf_env.config import to_locations
-from gf_env.rendering import patch_tags, step_colors
+from agents.policies import load_policy, policy_names
 
 
 @dataclass
@@ -34,9 +31,10 @@ class VisualizeConfig:
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     agent: str = "saliency"
-    """a heuristic baseline, or a learned algorithm (then --model names its saved zip)"""
+    """a heuristic baseline, a learned algorithm (then --model names its saved zip) or gfnet
+    (then --model names the GFNet checkpoint)"""
     model: str | None = None
-    """saved model.zip of a learned agent"""
+    """saved model.zip of a learned agent, or a GFNet checkpoint"""
     n: int = 16
     """episodes in the grid, spread evenly over the evaluated test images (ordered by class)"""
     test_images: int | None = None
@@ -48,15 +46,15 @@ class VisualizeConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.agent not in ALGORITHMS and self.agent not in BASELINES:
+        if self.agent not in policy_names():
             raise ValueError(
-                f"unknown agent {self.agent!r}; choose a baseline {sorted(BASELINES)} or an "
-                f"algorithm {sorted(ALGORITHMS)} (with --model PATH)"
+                f"unknown agent {self.agent!r}; choose one of {policy_names()} (learned "
+                "algorithms and gfnet with --model PATH)"
             )
-        if self.agent in ALGORITHMS and not self.model:
+        if self.agent not in BASELINES and not self.model:
             raise ValueError(
-                f"--model PATH is needed to visualize a learned {self.agent!r} agent (the "
-                "model.zip that glance-focus train saved)"
+                f"--model PATH is needed to visualize {self.agent!r} (the model.zip that "
+                "glance-focus train saved, or the GFNet checkpoint)"
             )
         if self.n < 1:
             raise ValueError(f"--n must be at least 1 (episodes in the grid), got {self.n}")
@@ -71,60 +69,55 @@ class Recording:
     """What a policy did on the test images.
 
     Args:
-        result: the evaluation (predictions and correctness after every step).
-        corners: ``(n_images, max_focus_steps, 2)`` top-left (row, column) of every focus patch.
-        kept: ``(k,)`` which evaluated images (rows of ``result``) ``images`` shows.
-        images: ``(k, C, H, W)`` those canvases, as the policy saw them.
-        patch_size: side of the focus patches.
+        result: the evaluation (predictions, correctness and ``patch_box`` after every step).
+        kept: ``(k,)`` which evaluated images (rows of ``result``) ``frames`` shows.
+        frames: ``k`` frames ``(height, width, 3)`` ``uint8``: the env's ``render()`` of those
+            episodes after their last step (image, numbered patches, prediction, top classes).
     """
 
     result: EvalResult
-    corners: np.ndarray
     kept: np.ndarray
-    images: np.ndarray
-    patch_size: int
+    frames: list[np.ndarray]
+
+    @property
+    def corners(self) -> np.ndarray:
+        """``(n_images, max_focus_steps, 2)`` top-left (row, column) of every focus patch."""
+        return self.result.patch_box[:, 1:, :2]
+
+    @property
+    def patch_size(self) -> int:
+        """Side of the focus patches (from the first focus step's ``patch_box``)."""
+        return int(self.result.patch_box[0, 1, 2])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the images (the glance's ``patch_box`` is the whole image)."""
+        return tuple(int(v) for v in self.result.patch_box[0, 0, 2:])
 
 
-class _Recorder:
-    """Passes ``predict`` on to a policy and keeps the patch corners its actions give, and
-    ``keep`` canvases spread evenly over the ``images`` evaluated; the harness sees the policy's
-    own ``env_kwargs`` and ``bind``."""
+class _FrameKeeper:
+    """An ``on_step`` hook of the harness: after the last step of a batch, renders the episodes
+    of ``count`` rows spread evenly over the first ``images`` test images (the env is made with
+    ``render_mode="rgb_array"``)."""
 
-    def __init__(self, policy: Policy, images: int | None, keep: int):
-        self.policy = policy
-        self.env_kwargs = getattr(policy, "env_kwargs", {})
-        self.limit, self.count = images, keep
-        self.corners: list[np.ndarray] = []
-        self.images: list[np.ndarray] = []
-        self.episodes = 0
+    def __init__(self, images: int | None, count: int):
+        self.images, self.count = images, count
+        self.keep = np.zeros(0, dtype=np.int64)
+        self.frames: list[np.ndarray] = []
 
-    def bind(self, env) -> None:
-        self.env = env
-        total = len(env.engine.source)
-        total = total if self.limit is None else min(self.limit, total)
-        spread = np.linspace(0, total - 1, min(self.count, total)).round()
-        self.keep = np.unique(spread.astype(np.int64))
-        if hasattr(self.policy, "bind"):
-            self.policy.bind(env)
-
-    def predict(self, observation, state=None, episode_start=None, deterministic=True):
-        engine = self.env.engine
-        if np.all(episode_start):  # the harness started a batch: images episodes, episodes + 1, ...
-            rows = self.keep[
-                (self.keep >= self.episodes) & (self.keep < self.episodes + self.env.num_envs)
-            ]
-            with torch.inference_mode():
-                picked = engine.images[torch.as_tensor(rows - self.episodes, device=engine.device)]
-                self.images.append(picked.float().cpu().numpy())
-            self.episodes += self.env.num_envs
-        actions, state = self.policy.predict(
-            observation, state=state, episode_start=episode_start, deterministic=deterministic
-        )
-        config = self.env.config
-        locations = to_locations(actions, config, config.grid(engine), self.env.num_envs)
-        size = (engine.height, engine.width)
-        self.corners.append(patch_corners(torch.from_numpy(locations), size, engine.patch_size))
-        return actions, state
+    def __call__(self, env, rows: slice, t: int, info) -> None:
+        if rows.start == 0 and t == 0:  # the first batch: the env says how many images there are
+            available = env_attr(env, "num_images")
+            total = available if self.images is None else min(self.images, available)
+            spread = np.linspace(0, total - 1, min(self.count, total)).round()
+            self.keep = np.unique(spread.astype(np.int64))
+            self.last_step = env_attr(env, "max_focus_steps")
+        if t != self.last_step:
+            return
+        wanted = self.keep[(self.keep >= rows.start) & (self.keep < rows.stop)]
+        if len(wanted):
+            frames = env.render()
+            self.frames.extend(frames[row - rows.start] for row in wanted)
 
 
 def record(
@@ -137,36 +130,24 @@ def record(
     **kwargs: Any,
 ) -> Recording:
     """Run ``policy`` on the first ``images`` test images (default all) with
-    :func:`~agents.evaluation.evaluate_policy`; keep its patches and ``keep`` canvases spread
-    evenly over the evaluated images (the test split is ordered by class). ``kwargs`` go to the
-    harness (``device``, ``num_envs``, env arguments)."""
-    recorder = _Recorder(policy, images, keep)
-    result = evaluate_policy(recorder, env_id, max_images=images, seed=seed, **kwargs)
-    steps = result.correct.shape[1] - 1
-    corners = np.stack(recorder.corners).reshape(-1, steps, *recorder.corners[0].shape)
-    corners = corners.transpose(0, 2, 1, 3).reshape(-1, steps, 2)[: len(result.labels)]
-    images_kept = np.concatenate(recorder.images)
-    return Recording(result, corners, recorder.keep, images_kept, recorder.env.engine.patch_size)
-
-
-def load_policy(
-    agent: str, model: str | os.PathLike | None, env_id: str, seed: int | None = None
-) -> tuple[Policy, dict[str, Any]]:
-    """A heuristic by name, or a saved learned agent; returns it and the env arguments it needs."""
-    if agent in BASELINES:
-        max_steps = gym.spec(env_id).kwargs.get("max_focus_steps", 4)
-        return make_baseline(agent, max_steps, seed=seed), {}
-    if agent in ALGORITHMS and model:
-        return load_agent(agent, model)
-    raise ValueError(
-        f"agent {agent!r} with model {model!r}: pass a baseline {sorted(BASELINES)}, or an "
-        f"algorithm {sorted(ALGORITHMS)} with the path of its saved model"
+    :func:`~agents.evaluation.evaluate_policy`; keep the rendered last frames of ``keep``
+    episodes spread evenly over the evaluated images (the test split is ordered by class).
+    ``kwargs`` go to the harness (``device``, ``num_envs``, env arguments)."""
+    keeper = _FrameKeeper(images, keep)
+    result = evaluate_policy(
+        policy,
+        env_id,
+        max_images=images,
+        seed=seed,
+        on_step=keeper,
+        render_mode="rgb_array",
+        **kwargs,
     )
+    return Recording(result, keeper.keep, keeper.frames)
 
 
 def visualize(config: VisualizeConfig) -> dict[str, Path]:
     """Draw ``examples.png`` and ``heatmap.png`` into ``config.out``; returns their paths."""
-    device = None if config.device == "auto" else config.device
     policy, env_kwargs = load_policy(config.agent, config.model, config.env, config.seed)
     images = None if config.test_images is None else max(config.test_images, config.n)
     recording = record(
@@ -175,7 +156,7 @@ def visualize(config: VisualizeConfig) -> dict[str, Path]:
         images=images,
         keep=config.n,
         seed=config.seed,
-        device=device,
+        device=config.device,
         **env_kwargs,
     )
     out = Path(config.out)
@@ -205,43 +186,29 @@ def write_examples(
 
 
 def plot_examples(recording: Recording, path: str | os.PathLike, title: str) -> Path:
-    """A grid of the kept episodes: the canvas, every focus patch as a numbered box in its step's
-    colour, and the prediction after the glance and each focus step (green: right at the end)."""
+    """A grid of the kept episodes as the env renders them (the image, every focus patch as a
+    numbered box in its step's colour, the final prediction and top classes), titled with the
+    label and the prediction after the glance and each focus step (green: right at the end)."""
     plt = _pyplot()
-    from matplotlib.patches import Rectangle
-
-    result, images = recording.result, recording.images
-    count = len(images)
+    result, frames = recording.result, recording.frames
+    count = len(frames)
     columns = min(count, math.ceil(math.sqrt(count)))
     rows = math.ceil(count / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
-    colors = step_colors(recording.corners.shape[1] + 1) / 255
-    side = recording.patch_size
+    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.3 * rows), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k >= count:
             continue
-        ax.imshow(_as_picture(images[k]), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(frames[k])
         row = recording.kept[k]
-        corners = recording.corners[row]
-        for step, ((top, left), tag) in enumerate(
-            zip(corners, patch_tags(corners), strict=True), start=1
-        ):
-            ax.add_patch(
-                Rectangle((left - 0.5, top - 0.5), side, side, fill=False, lw=1.5, ec=colors[step])
-            )
-            if tag is not None:
-                box = {"boxstyle": "square,pad=0.1", "fc": colors[step], "ec": "none"}
-                ax.text(left + 0.5, top + 0.5, tag, fontsize=7, va="top", ha="left", bbox=box)
         predictions = " → ".join(str(p) for p in result.prediction[row])
-        right = result.correct[row, -1]
         ax.set_title(
-            f"label {result.labels[row]}\n{predictions}",
+            f"label {result.labels[row]}: {predictions}",
             fontsize=8,
-            color="darkgreen" if right else "firebrick",
+            color="darkgreen" if result.correct[row, -1] else "firebrick",
         )
     fig.suptitle(
-        f"{title}\nboxes: focus patches by step; under the label: prediction after the glance "
+        f"{title}\nboxes: focus patches by step; in the titles: prediction after the glance "
         "and each focus step (green: right at the end)",
         fontsize=8,
     )
@@ -253,7 +220,7 @@ def coverage(recording: Recording) -> np.ndarray:
     """``(max_focus_steps, H, W)``: for each focus step, the share of the evaluated images whose
     patch covers each pixel."""
     corners, side = recording.corners, recording.patch_size
-    cover = np.zeros((corners.shape[1], *recording.images.shape[2:]))
+    cover = np.zeros((corners.shape[1], *recording.image_size))
     for step in range(corners.shape[1]):
         for top, left in corners[:, step]:
             cover[step, top : top + side, left : left + side] += 1
@@ -284,10 +251,6 @@ def plot_heatmap(recording: Recording, path: str | os.PathLike, title: str) -> P
         fontsize=9,
     )
     return _save(fig, path)
-
-
-def _as_picture(image: np.ndarray) -> np.ndarray:
-    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
 
 
 def _pyplot():

@@ -1,7 +1,12 @@
-"""Patch geometry shared by training and the environment."""
+"""Patch geometry shared by training, the environment and the baselines: where a location in
+[0, 1]^2 puts a patch (:func:`patch_corners`), and the locations of grid cells and of patches
+centred on a pixel."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 
@@ -52,3 +57,26 @@ def crop_patches(
     if image_index is None:
         image_index = torch.arange(images.shape[0], device=images.device)
     return windows[image_index.to(images.device), :, corners[:, 0], corners[:, 1]]
+
+
+def tiling_grid(image_size: tuple[int, int], patch_size: int) -> int:
+    """Cells per side of the square grid whose patches tile the image: ``ceil(max(H, W) / P)``."""
+    return math.ceil(max(image_size) / patch_size)
+
+
+def cell_locations(cells: np.ndarray, grid: int) -> np.ndarray:
+    """Locations ``(..., 2)`` ``float32`` of grid cells: cell ``k`` of a ``grid x grid`` grid is
+    row ``k // grid``, column ``k % grid``, at location ``(row, column) / (grid - 1)`` (the first
+    cell at the top-left corner, the last at the bottom-right)."""
+    rows, cols = np.divmod(np.asarray(cells), grid)
+    return np.stack([rows, cols], axis=-1).astype(np.float32) / max(grid - 1, 1)
+
+
+def centre_locations(
+    centres: np.ndarray, image_size: tuple[int, int], patch_size: int
+) -> np.ndarray:
+    """Locations ``(..., 2)`` in [0, 1] of the patches centred on pixel ``centres`` ``(..., 2)``
+    (row, column), clipped where the patch would leave the image; the inverse of
+    :func:`patch_corners` up to its rounding."""
+    span = np.maximum(np.array(image_size, dtype=np.float64) - patch_size, 1.0)
+    return np.clip((centres - patch_size / 2) / span, 0.0, 1.0)

@@ -8,7 +8,6 @@ implements :class:`~classifiers.GlanceFocusClassifier`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import multiprocessing
 import os
@@ -26,6 +25,7 @@ from classifiers.data.canvas import CANVAS_PRESETS
 from classifiers.gfnet_import import gfnet_to_classifier_checkpoint, is_gfnet_checkpoint
 from classifiers.interface import GlanceFocusClassifier
 from classifiers.preprocessing import Preprocessing
+from classifiers.utils import did_you_mean, name_hints, resolve_device
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -60,36 +60,6 @@ class ClassifierEntry:
 
 
 _REGISTRY: dict[str, ClassifierEntry] = {}
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` or ``"auto"`` picks CUDA when present, else CPU.
-
-    Raises:
-        ValueError: ``device`` is not a device name, or names a CUDA/MPS device this machine does
-            not have.
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is not a device name; use 'cpu', 'cuda', 'cuda:<index>', 'mps', "
-            "or None for CUDA when available, else CPU"
-        ) from None
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (resolved.index or 0) >= count:
-            raise ValueError(
-                f"device={device!r} but this machine has {count} usable CUDA device(s); "
-                "use device='cpu', or None to pick CUDA only when it is there"
-            )
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            f"device={device!r} but MPS is not available here; use device='cpu' or None"
-        )
-    return resolved
 
 
 def register_classifier(
@@ -138,8 +108,7 @@ def register_classifier(
 def get_entry(name: str) -> ClassifierEntry:
     """The registry entry of ``name``; unknown names raise with the closest registered names."""
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        hint = did_you_mean(name, _REGISTRY, n=3, cutoff=0.5)
         if multiprocessing.parent_process() is not None:
             hint += (
                 " (This is a worker process: a registration made in the parent's interactive "
@@ -241,8 +210,5 @@ def _override_hint(entry: ClassifierEntry, overrides: dict) -> str:
     if not dataclasses.is_dataclass(config):
         return f"does not take the override(s) {sorted(overrides)}"
     names = [f.name for f in dataclasses.fields(config)]
-    hints = []
-    for key in sorted(set(overrides) - set(names)):
-        close = difflib.get_close_matches(key, names, n=1)
-        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return f"has no setting {', '.join(hints)}; valid overrides: {names}"
+    unknown = sorted(set(overrides) - set(names))
+    return f"has no setting {name_hints(unknown, names)}; valid overrides: {names}"

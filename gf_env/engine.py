@@ -1,9 +1,16 @@
 """The batched engine: glance, crop, focus and reward for N images at once.
 
 :class:`~gf_env.GlanceFocusEnv` and :class:`~gf_env.GlanceFocusVectorEnv` are thin faces over one
-:class:`GlanceFocusEngine`; all episode logic lives here. The engine keeps the classifier's recurrent
-state on the classifier's device and a CPU copy of what the faces return, so each step costs one
-crop, one focus forward and one device-to-host transfer.
+:class:`GlanceFocusEngine`; all episode logic lives here. The engine is built once from the
+validated arguments (:meth:`GlanceFocusEngine.from_config`) and owns what both faces share: the
+action codec (:class:`~gf_env.actions.ActionCodec`: action space, actions -> locations) and the
+observation space. A face's ``step(action)`` is ``engine.step(engine.actions.decode(action))``:
+:func:`~classifiers.ops.patch_corners` turns the locations into patch corners,
+:func:`~classifiers.ops.crop_patches` cuts the patches and the classifier's ``focus`` runs on them.
+
+The engine keeps the classifier's recurrent state on the classifier's device and a CPU copy of
+what the faces return, so each step costs one crop, one focus forward and one device-to-host
+transfer.
 """
 
 from __future__ import annotations
@@ -13,13 +20,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
-from classifiers import GlanceFocusClassifier
-from classifiers.data import ImageSource
-from classifiers.ops import crop_patches, patch_corners
+from classifiers import GlanceFocusClassifier, create_classifier
+from classifiers.data import ImageSource, mnist_canvases
+from classifiers.ops import crop_patches, patch_corners, tiling_grid
+from classifiers.utils import freeze, resolve_device
+from gf_env.actions import ActionCodec
+from gf_env.config import OBSERVATIONS, REWARDS, EnvConfig
 
-REWARDS = ("confidence_gain", "log_prob_gain", "final_correct")
-OBSERVATIONS = ("hidden", "dict")
+__all__ = ["OBSERVATIONS", "REWARDS", "EpisodeStateError", "GlanceFocusEngine"]
 
 
 def _single_threaded_after_fork() -> None:
@@ -41,13 +51,19 @@ class GlanceFocusEngine:
 
     Args:
         source: where images come from.
-        classifier: the frozen glance/focus classifier (already on its device, in eval mode).
+        classifier: the glance/focus classifier, on its device; the environments freeze it
+            first (:func:`classifiers.utils.freeze`), :func:`gf_env.rollout.rollout_locations`
+            does not (its classifier may be in training).
         num_envs: number of episodes run side by side.
         max_focus_steps: focus steps after the glance; the episode then terminates.
         reward: ``"confidence_gain"`` (p_t(y) - p_{t-1}(y)), ``"log_prob_gain"``
             (log p_t(y) - log p_{t-1}(y)) or ``"final_correct"`` (1 at the last step if the
             prediction is right, else 0).
-        keep_features: also keep the last feature map of every episode (for dict observations).
+        observation: ``"hidden"`` or ``"dict"`` (then the last feature map of every episode is
+            kept as well).
+        action_type: ``"continuous"`` or ``"grid"`` (:class:`~gf_env.actions.ActionCodec`).
+        grid_size: G of grid actions; ``None``: ``ceil(max(H, W) / P)``, enough cells to tile
+            the image.
         keep_probs: also keep every episode's class probabilities after its last step (for
             rendering); off, a step costs nothing extra.
     """
@@ -59,20 +75,31 @@ class GlanceFocusEngine:
         num_envs: int,
         max_focus_steps: int,
         reward: str = "confidence_gain",
-        keep_features: bool = False,
+        observation: str = "hidden",
+        action_type: str = "continuous",
+        grid_size: int | None = None,
         keep_probs: bool = False,
     ):
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        _check_compatible(source, classifier)
         self.source = source
         self.classifier = classifier
         self.num_envs = num_envs
         self.max_focus_steps = max_focus_steps
         self.reward = reward
-        self.keep_features = keep_features
+        self.as_dict = observation == "dict"
+        self.keep_features = self.as_dict
         self.keep_probs = keep_probs
         self.device = torch.device(classifier.device)
         channels, self.height, self.width = source.image_shape
         self.patch_size = classifier.patch_size
         self.flops = classifier.step_flops()
+        if grid_size is None:
+            grid_size = tiling_grid((self.height, self.width), self.patch_size)
+        self.actions = ActionCodec(action_type, grid_size)
+        self.action_space = self.actions.space
+        self.observation_space = _observation_space(classifier, max_focus_steps, self.as_dict)
 
         n = num_envs
         self.images = torch.zeros(n, channels, self.height, self.width, device=self.device)
@@ -80,7 +107,9 @@ class GlanceFocusEngine:
         self.labels = torch.zeros(n, dtype=torch.long, device=self.device)
         self.hidden = np.zeros((n, classifier.state_dim), dtype=np.float32)
         self.feature_maps = (
-            np.zeros((n, *classifier.feature_shape), dtype=np.float32) if keep_features else None
+            np.zeros((n, *classifier.feature_shape), dtype=np.float32)
+            if self.keep_features
+            else None
         )
         self.probs = np.zeros((n, classifier.num_classes), dtype=np.float32) if keep_probs else None
         self.label = np.zeros(n, dtype=np.int64)
@@ -91,6 +120,50 @@ class GlanceFocusEngine:
         self.locations = np.zeros((n, max_focus_steps, 2), dtype=np.float32)
         self.patch_box = np.zeros((n, 4), dtype=np.int64)
         self.image_index = np.zeros(n, dtype=np.int64)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: EnvConfig,
+        num_envs: int,
+        keep_probs: bool = False,
+        freeze_classifier: bool = True,
+    ) -> GlanceFocusEngine:
+        """The engine of an environment: resolve the data (a canvas preset is loaded) and the
+        classifier (a registry name is created with its weights), freeze the classifier
+        (:func:`classifiers.utils.freeze`), and build the engine with its spaces.
+
+        Args:
+            config: the validated environment arguments.
+            num_envs: episodes run side by side.
+            keep_probs: keep class probabilities (rendering needs them).
+            freeze_classifier: ``False`` leaves a classifier object as it is (mode, gradients,
+                device): :func:`gf_env.rollout.rollout_locations` runs one that is in training.
+        """
+        source = config.data
+        if isinstance(source, str):
+            source = mnist_canvases(source, config.split, config.mnist_root)
+        classifier, device = config.classifier, None
+        if isinstance(classifier, str):
+            classifier = create_classifier(
+                classifier,
+                pretrained=config.checkpoint is None,
+                checkpoint=config.checkpoint,
+                device=config.device,
+            )
+        elif config.device not in (None, "auto"):  # else a given object stays where it is
+            device = resolve_device(config.device)
+        return cls(
+            source,
+            freeze(classifier, device) if freeze_classifier else classifier,
+            num_envs,
+            config.max_focus_steps,
+            reward=config.reward,
+            observation=config.observation,
+            action_type=config.action_type,
+            grid_size=config.grid_size,
+            keep_probs=keep_probs,
+        )
 
     # -- transitions ------------------------------------------------------------------------
 
@@ -266,13 +339,11 @@ class GlanceFocusEngine:
         steps = self.step_count if ids is None else self.step_count[ids]
         return steps >= self.max_focus_steps
 
-    def observation(
-        self, ids: np.ndarray | slice, as_dict: bool
-    ) -> np.ndarray | dict[str, np.ndarray]:
+    def observation(self, ids: np.ndarray | slice) -> np.ndarray | dict[str, np.ndarray]:
         """Observations of ``ids``: the hidden state, or the dict of hidden state, feature map,
         step index and locations so far."""
         hidden = self.hidden[ids].copy()
-        if not as_dict:
+        if not self.as_dict:
             return hidden
         return {
             "hidden": hidden,
@@ -294,3 +365,41 @@ class GlanceFocusEngine:
             "flops": self.flops.cumulative(steps),
             "image_index": self.image_index[ids].copy(),
         }
+
+
+def _check_compatible(source: ImageSource, classifier: GlanceFocusClassifier) -> None:
+    channels, height, width = source.image_shape
+    if classifier.num_classes != source.num_classes:
+        raise ValueError(
+            f"the classifier predicts {classifier.num_classes} classes but the data has "
+            f"{source.num_classes}; use a classifier trained on this data"
+        )
+    if classifier.in_chans != channels:
+        raise ValueError(
+            f"the classifier takes {classifier.in_chans}-channel images but the data has {channels} channels"
+        )
+    if classifier.patch_size > min(height, width):
+        raise ValueError(
+            f"patch_size {classifier.patch_size} is larger than the {height}x{width} images; "
+            "use a classifier with a smaller patch or larger images"
+        )
+
+
+def _observation_space(
+    classifier: GlanceFocusClassifier, max_focus_steps: int, as_dict: bool
+) -> spaces.Space:
+    """The single-environment observation space (bounded by the classifier's ``state_range``)."""
+    low, high = getattr(classifier, "state_range", (-np.inf, np.inf))
+    hidden = spaces.Box(low, high, shape=(classifier.state_dim,), dtype=np.float32)
+    if not as_dict:
+        return hidden
+    return spaces.Dict(
+        {
+            "hidden": hidden,
+            "features": spaces.Box(
+                -np.inf, np.inf, shape=classifier.feature_shape, dtype=np.float32
+            ),
+            "step": spaces.Discrete(max_focus_steps + 1),
+            "locations": spaces.Box(0.0, 1.0, shape=(max_focus_steps, 2), dtype=np.float32),
+        }
+    )

@@ -8,17 +8,12 @@ import gymnasium as gym
 import numpy as np
 
 from gf_env import rendering
-from gf_env.config import (
-    EnvConfig,
-    action_space,
-    check_options,
-    check_render_mode,
-    observation_space,
-    to_locations,
-)
+from gf_env.config import EnvConfig, check_options, check_render_mode
+from gf_env.engine import GlanceFocusEngine
+from gf_env.surface import EnvSurface
 
 
-class GlanceFocusEnv(gym.Env):
+class GlanceFocusEnv(EnvSurface, gym.Env):
     """Choose where a frozen classifier should look, one patch at a time.
 
     ## Description
@@ -58,6 +53,18 @@ class GlanceFocusEnv(gym.Env):
     ``label``, ``prediction``, ``confidence`` (max softmax), ``true_class_prob``, ``step``,
     ``patch_box`` (top, left, height, width; the whole image after reset), ``flops`` (cumulative
     classifier FLOPs for this image), ``image_index``.
+
+    ## Attributes
+    Read-only, for agents and tools (:class:`~gf_env.surface.EnvSurface`; through wrappers:
+    ``env.unwrapped.patch_size`` or ``env.get_wrapper_attr("patch_size")``): ``num_images``,
+    ``image_size`` ``(H, W)``, ``image_channels``, ``num_classes``, ``patch_size``,
+    ``max_focus_steps``, ``step_flops`` (glance and focus FLOPs per image), ``feature_shape``,
+    ``grid_size``, ``image_source``.
+
+    ## Oracle look-ahead
+    :meth:`oracle_true_class_probs` says what the true-class probability would become after
+    focusing at candidate locations, without changing the episode. It READS THE LABEL: it is for
+    upper-bound baselines (``agents`` "oracle"), never for a policy under evaluation.
 
     ## Arguments
     See :class:`~gf_env.EnvConfig`: ``data``, ``classifier``, ``split``, ``mnist_root``,
@@ -105,11 +112,9 @@ class GlanceFocusEnv(gym.Env):
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.engine = self.config.build_engine(1, keep_probs=render_mode is not None)
-        self._grid = self.config.grid(self.engine)
-        self.action_space = action_space(self.config, self.engine)
-        self.observation_space = observation_space(self.config, self.engine)
-        self._as_dict = self.config.observation == "dict"
+        self.engine = GlanceFocusEngine.from_config(self.config, 1, render_mode is not None)
+        self.action_space = self.engine.action_space
+        self.observation_space = self.engine.observation_space
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -118,7 +123,7 @@ class GlanceFocusEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        locations = to_locations(action, self.config, self._grid, batch=None)
+        locations = self.engine.actions.decode(action, batch=None)
         reward = self.engine.step(locations)
         terminated = bool(self.engine.terminated()[0])
         return self._observation(), float(reward[0]), terminated, False, self._info()
@@ -128,9 +133,18 @@ class GlanceFocusEnv(gym.Env):
         frames = rendering.render(self.engine, np.arange(1), self.render_mode)
         return None if frames is None else frames[0]
 
+    def oracle_true_class_probs(self, locations: np.ndarray) -> np.ndarray:
+        """ORACLE, READS THE LABEL: the true-class probability after focusing at each of ``K``
+        candidate ``locations`` ``(K, 2)`` in [0, 1] instead of the next step; returns ``(K,)``
+        ``float64``. The episode does not change. For upper-bound baselines only."""
+        locations = np.asarray(locations, dtype=np.float32)
+        if locations.ndim != 2 or locations.shape[1] != 2:
+            raise ValueError(f"locations must have shape (K, 2), got {locations.shape}")
+        return self.engine.true_class_probs_at(locations[None])[0]
+
     def _observation(self):
-        obs = self.engine.observation(slice(0, 1), self._as_dict)
-        if self._as_dict:
+        obs = self.engine.observation(slice(0, 1))
+        if self.engine.as_dict:
             return {k: (int(v[0]) if k == "step" else v[0]) for k, v in obs.items()}
         return obs[0]
 

@@ -16,7 +16,7 @@ import torch
 
 from classifiers import GlanceFocusClassifier
 from classifiers.data import ArraySource
-from gf_env.config import EnvConfig, to_locations
+from gf_env.config import EnvConfig
 from gf_env.engine import GlanceFocusEngine
 
 Act = Callable[[Any], np.ndarray]
@@ -61,13 +61,11 @@ def rollout_locations(
         observation=observation,
     )
     n = len(source)
-    engine = GlanceFocusEngine(
-        source, classifier, n, max_focus_steps, keep_features=observation == "dict"
-    )
+    # the classifier as given: not frozen, its mode and device unchanged
+    engine = GlanceFocusEngine.from_config(config, n, freeze_classifier=False)
     engine.reset([np.random.default_rng(0)] * n, indices=list(range(n)))
-    grid = config.grid(engine)
     everyone = np.arange(n)
     for _ in range(max_focus_steps):
-        actions = act(engine.observation(everyone, as_dict=observation == "dict"))
-        engine.step(to_locations(actions, config, grid, n))
+        actions = act(engine.observation(everyone))
+        engine.step(engine.actions.decode(actions, batch=n))
     return engine.locations.copy()

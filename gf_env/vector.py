@@ -11,17 +11,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from gf_env import rendering
-from gf_env.config import (
-    EnvConfig,
-    action_space,
-    check_options,
-    check_render_mode,
-    observation_space,
-    to_locations,
-)
+from gf_env.config import EnvConfig, check_options, check_render_mode
+from gf_env.engine import GlanceFocusEngine
+from gf_env.surface import EnvSurface
 
 
-class GlanceFocusVectorEnv(VectorEnv):
+class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
     """``num_envs`` glance-and-focus episodes stepped with one batched classifier call.
 
     Same dynamics, spaces and arguments as :class:`~gf_env.GlanceFocusEnv` (see its docstring);
@@ -43,6 +38,11 @@ class GlanceFocusVectorEnv(VectorEnv):
 
     Reset options: ``"reset_mask"`` (bool array, which sub-environments to reset) and ``"index"``
     (one image index or ``None`` per sub-environment).
+
+    Attributes: the read-only task attributes of :class:`~gf_env.GlanceFocusEnv` (``num_images``,
+    ``image_size``, ``patch_size``, ``max_focus_steps``, ``step_flops``, ``feature_shape``,
+    ``grid_size``, ...), also as ``get_attr(name)`` (one value per sub-environment, as Gymnasium's
+    ``SyncVectorEnv``), and the label-reading :meth:`oracle_true_class_probs`.
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         check_render_mode(render_mode, list(rendering.RENDER_MODES))
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.engine = self.config.build_engine(num_envs, keep_probs=render_mode is not None)
+        self.engine = GlanceFocusEngine.from_config(self.config, num_envs, render_mode is not None)
         self.num_envs = num_envs
         try:
             self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -69,10 +69,8 @@ class GlanceFocusVectorEnv(VectorEnv):
             "render_fps": rendering.RENDER_FPS,
             "autoreset_mode": self.autoreset_mode,
         }
-        self._grid = self.config.grid(self.engine)
-        self._as_dict = self.config.observation == "dict"
-        self.single_action_space = action_space(self.config, self.engine)
-        self.single_observation_space = observation_space(self.config, self.engine)
+        self.single_action_space = self.engine.action_space
+        self.single_observation_space = self.engine.observation_space
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
@@ -103,7 +101,7 @@ class GlanceFocusVectorEnv(VectorEnv):
         return self._observation(), infos
 
     def step(self, actions):
-        locations = to_locations(actions, self.config, self._grid, batch=self.num_envs)
+        locations = self.engine.actions.decode(actions, batch=self.num_envs)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
             resetting = np.flatnonzero(self._autoreset)
@@ -117,10 +115,12 @@ class GlanceFocusVectorEnv(VectorEnv):
         infos = self._info(self._all)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
             done = np.flatnonzero(terminated)
-            last = self.engine.observation(done, self._as_dict)
+            last = self.engine.observation(done)
             final_obs = np.full(self.num_envs, None, dtype=object)
             for j, i in enumerate(done):
-                final_obs[i] = {k: v[j] for k, v in last.items()} if self._as_dict else last[j]
+                final_obs[i] = (
+                    {k: v[j] for k, v in last.items()} if self.engine.as_dict else last[j]
+                )
             infos["final_obs"], infos["_final_obs"] = final_obs, terminated.copy()
             infos["final_info"] = self._info(done, size=self.num_envs)
             infos["_final_info"] = terminated.copy()
@@ -138,6 +138,23 @@ class GlanceFocusVectorEnv(VectorEnv):
         :class:`~gf_env.GlanceFocusEnv`; ``None`` without a render mode."""
         frames = rendering.render(self.engine, self._all, self.render_mode)
         return None if frames is None else tuple(frames)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every sub-environment (Gymnasium's ``SyncVectorEnv.get_attr``):
+        they share one engine, so each gets this env's value, except ``observation_space`` and
+        ``action_space``, which are the per-sub-environment spaces."""
+        single = {
+            "observation_space": "single_observation_space",
+            "action_space": "single_action_space",
+        }
+        return (getattr(self, single.get(name, name)),) * self.num_envs
+
+    def oracle_true_class_probs(self, locations: np.ndarray) -> np.ndarray:
+        """ORACLE, READS THE LABELS: what each sub-environment's true-class probability would
+        become after focusing at each of ``K`` candidate ``locations`` ``(num_envs, K, 2)`` in
+        [0, 1] instead of its next step; returns ``(num_envs, K)`` ``float64``. The episodes do
+        not change. For upper-bound baselines only, never a policy under evaluation."""
+        return self.engine.true_class_probs_at(np.asarray(locations, dtype=np.float32))
 
     def _seed(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> None:
         """Seed the RNGs of ``ids`` (as Gymnasium does: ``seed + i`` for sub-env ``i``)."""
@@ -164,7 +181,7 @@ class GlanceFocusVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
 
     def _observation(self):
-        return self.engine.observation(self._all, self._as_dict)
+        return self.engine.observation(self._all)
 
     def _info(self, ids: np.ndarray, size: int | None = None) -> dict[str, np.ndarray]:
         """Gymnasium's vector info layout: one array per key plus a ``_key`` mask."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from classifiers.data import ImageSource
+from classifiers.ops import centre_locations
 
 Locate = Callable[[torch.Tensor, torch.Tensor, np.ndarray, np.random.Generator], np.ndarray]
 """``(images, labels, boxes, rng) -> locations``: where a batch's focus patches go.
@@ -69,10 +70,9 @@ def sample_locations(
     """
     n = len(boxes)
     uniform = rng.random((n, steps, 2))
-    span = np.array(image_size, dtype=np.float64) - patch_size
     centre = boxes[:, None, :2] + boxes[:, None, 2:] / 2.0
     offset = rng.uniform(-jitter, jitter, (n, steps, 2)) * patch_size
-    targeted = (centre + offset - patch_size / 2.0) / np.maximum(span, 1.0)
+    targeted = centre_locations(centre + offset, image_size, patch_size)
     use_target = rng.random((n, steps, 1)) < target_prob
     return np.clip(np.where(use_target, targeted, uniform), 0.0, 1.0)
 

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from classifiers.registry import resolve_device
+from classifiers.utils import resolve_device
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from agents import BASELINES, CenterPolicy, RasterPolicy, make_baseline
+from classifiers.testing import FakeClassifier
 
 OBS = np.zeros((3, 256), dtype=np.float32)
 
@@ -49,7 +50,11 @@ def _vector_env(**kwargs):
     from gymnasium.vector import AutoresetMode
 
     return gym.make_vec(
-        "GlanceFocus-ClutteredMNIST-v0", num_envs=4, autoreset_mode=AutoresetMode.DISABLED, **kwargs
+        "GlanceFocus-ClutteredMNIST-v0",
+        num_envs=4,
+        autoreset_mode=AutoresetMode.DISABLED,
+        classifier=FakeClassifier(patch_size=28),
+        **kwargs,
     )
 
 
@@ -61,8 +66,10 @@ def test_oracle_takes_the_best_grid_cell_and_leaves_episodes_untouched():
     assert oracle.cells.shape == (9, 2)  # ceil(60 / 28) = 3
     obs, _ = env.reset(seed=0)
     candidates = np.broadcast_to(oracle.cells, (4, 9, 2))
-    probs = env.engine.true_class_probs_at(candidates)
-    np.testing.assert_array_equal(env.engine.hidden, obs)  # trying cells changed nothing
+    probs = env.oracle_true_class_probs(candidates)
+    assert probs.shape == (4, 9)
+    # looking ahead changes nothing: again the same answer, and the step below still starts there
+    np.testing.assert_array_equal(env.oracle_true_class_probs(candidates), probs)
     actions, _ = oracle.predict(obs, episode_start=np.ones(4, dtype=bool))
     _, _, _, _, info = env.step(actions)
     np.testing.assert_allclose(info["true_class_prob"], probs.max(axis=1), rtol=1e-4, atol=1e-5)

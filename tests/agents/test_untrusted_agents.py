@@ -59,7 +59,7 @@ def test_a_plain_env_entry_runs_nothing(saved_agent, tmp_path, evil_module):
     assert not evil_module.exists() and "evilmod" not in sys.modules
     # the command line, run from the folder that holds evilmod.py (first on sys.path under -m)
     command = [sys.executable, "-m", "agents.cli", "evaluate", "--agent", "ppo", "--model",
-               str(path), "--env", ENV, "--test-images", "2", "--max-focus-steps", "1"]  # fmt: skip
+               str(path), "--env", ENV, "--test-images", "2"]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
         command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
@@ -104,3 +104,12 @@ def test_members_that_inflate_beyond_the_cap_are_not_read(saved_agent, tmp_path,
     monkeypatch.setenv("GF_MAX_MEMBER_BYTES", "50000")
     with pytest.raises(CheckpointError, match=r"member 'policy.pth' inflates to [\d,]+ bytes"):
         load_model("ppo", saved_agent)
+
+
+def test_a_saved_agent_refuses_another_number_of_focus_steps(saved_agent):
+    from agents.policies import load_policy
+
+    with pytest.raises(ValueError, match=r"trained with 4 focus steps.*max_focus_steps=1"):
+        load_policy("ppo", saved_agent, ENV, max_focus_steps=1)
+    _, env_kwargs = load_policy("ppo", saved_agent, ENV, max_focus_steps=4)
+    assert env_kwargs["max_focus_steps"] == 4

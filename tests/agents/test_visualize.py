@@ -6,26 +6,33 @@ import pytest
 from stable_baselines3 import PPO
 
 from agents.cli import main
-from agents.visualize import VisualizeConfig, coverage, load_policy, record
+from agents.policies import load_policy
+from agents.visualize import VisualizeConfig, coverage, record
 from gf_env.sb3 import make_sb3_vec_env
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"  # 60x60 canvases, P = 28, 4 focus steps
 PNG = b"\x89PNG"
 
 
-def test_record_keeps_the_patches_and_canvases_of_the_evaluation():
+def test_record_keeps_the_patches_and_rendered_episodes_of_the_evaluation():
     policy, env_kwargs = load_policy("raster", None, ENV)
     recording = record(policy, ENV, images=30, keep=4, num_envs=8, **env_kwargs)
     # the raster sweep on a 2x2 grid: the four corners, row by row, for every image
     expected = np.array([[0, 0], [0, 32], [32, 0], [32, 32]])
     assert recording.corners.shape == (30, 4, 2)
     assert (recording.corners == expected).all()
+    assert recording.patch_size == 28 and recording.image_size == (60, 60)
     np.testing.assert_array_equal(recording.kept, [0, 10, 19, 29])  # spread over the 30 images
-    assert recording.images.shape == (4, 1, 60, 60)
-    env = gym.make(ENV, split="test")
-    for image, index in zip(recording.images, recording.kept, strict=True):
+    assert len(recording.frames) == 4
+    env = gym.make(ENV, split="test", render_mode="rgb_array")
+    picture = np.s_[: 5 * 60, : 5 * 60]  # the upscaled canvas with its boxes (zoom 5)
+    for frame, index in zip(recording.frames, recording.kept, strict=True):
         env.reset(seed=int(index), options={"index": int(index)})  # the harness's seeding
-        np.testing.assert_array_equal(image, env.unwrapped.engine.images[0].numpy())
+        for action in policy.locations(np.arange(4), None):
+            env.step(action.astype(np.float32))
+        alone = env.render()
+        assert frame.shape == alone.shape
+        np.testing.assert_array_equal(frame[picture], alone[picture])
     cover = coverage(recording)
     assert cover.shape == (4, 60, 60)
     assert cover[0, 0, 0] == 1 and cover[0, 59, 59] == 0 and cover[3, 59, 59] == 1

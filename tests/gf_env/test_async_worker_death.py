@@ -21,6 +21,7 @@ def test_a_killed_worker_is_named_and_close_succeeds(when):
     with deadline(120):
         envs.reset(seed=0)
         if when == "during step":
+            os.kill(victim.pid, signal.SIGSTOP)  # so it cannot answer before it is killed
             envs.step_async(actions)
         os.kill(victim.pid, signal.SIGKILL)
         with pytest.raises(

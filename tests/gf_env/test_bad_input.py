@@ -11,20 +11,26 @@ from gymnasium.vector import AutoresetMode
 
 from classifiers import StepOutput
 from classifiers.data import mnist_canvases
+from classifiers.testing import FakeClassifier
 from gf_env import EnvConfig, EpisodeStateError, GlanceFocusEnv, GlanceFocusVectorEnv
 from gf_env.sb3 import SB3VecEnv, make_sb3_vec_env
-from tests.helpers import tiny_gf
 
 HALF = np.array([0.5, 0.5], dtype=np.float32)
 
 
 def single(**kwargs):
-    return GlanceFocusEnv(data="cluttered60", classifier=tiny_gf(), max_focus_steps=2, **kwargs)
+    return GlanceFocusEnv(
+        data="cluttered60", classifier=FakeClassifier(patch_size=28), max_focus_steps=2, **kwargs
+    )
 
 
 def vector(num_envs=3, **kwargs):
     return GlanceFocusVectorEnv(
-        num_envs, data="cluttered60", classifier=tiny_gf(), max_focus_steps=2, **kwargs
+        num_envs,
+        data="cluttered60",
+        classifier=FakeClassifier(patch_size=28),
+        max_focus_steps=2,
+        **kwargs,
     )
 
 
@@ -176,7 +182,11 @@ def test_bad_reset_arguments():
         ({"device": "gpu"}, ValueError, "device='gpu' is not a device name; use 'cpu'"),
         ({"classifier": "gf-mnist-clutered100"}, KeyError, "Did you mean 'gf-mnist-cluttered100'"),
         ({"classifier": object()}, TypeError, "implement GlanceFocusClassifier"),
-        ({"classifier": tiny_gf(), "checkpoint": "w.pt"}, ValueError, "checkpoint='w.pt' is only"),
+        (
+            {"classifier": FakeClassifier(), "checkpoint": "w.pt"},
+            ValueError,
+            "checkpoint='w.pt' is only",
+        ),
         ({"mnist_root": "/nowhere"}, FileNotFoundError, "mnist_root='/nowhere' does not exist"),
     ],
 )
@@ -194,11 +204,10 @@ def test_cuda_without_a_gpu_is_refused_before_any_work():
 def test_impossible_combinations():
     source = mnist_canvases("cluttered60", "test")
     with pytest.raises(ValueError, match="mnist_root='/x' is only used with a canvas preset"):
-        GlanceFocusEnv(data=source, classifier=tiny_gf(), mnist_root="/x")
+        GlanceFocusEnv(data=source, classifier=FakeClassifier(), mnist_root="/x")
     with pytest.raises(ValueError, match="larger than the 60x60 images"):
-        GlanceFocusEnv(data=source, classifier=tiny_gf(image_size=100, patch=64, glance=32))
-    rgb = tiny_gf()
-    rgb.config = dataclasses.replace(rgb.config, in_chans=3, mean=(0,) * 3, std=(1,) * 3)
+        GlanceFocusEnv(data=source, classifier=FakeClassifier(patch_size=64))
+    rgb = FakeClassifier(in_chans=3, patch_size=28)
     with pytest.raises(ValueError, match="takes 3-channel images but the data has 1"):
         GlanceFocusEnv(data=source, classifier=rgb)
     with pytest.raises(ValueError, match="num_envs must be an integer >= 1, got 0"):
@@ -213,7 +222,7 @@ class Broken:
     """A user classifier that breaks its own promises (wrong shapes or non-finite outputs)."""
 
     def __init__(self, fault):
-        self.inner = tiny_gf()
+        self.inner = FakeClassifier(patch_size=28)
         self.fault = fault
         for name in ("num_classes", "in_chans", "patch_size", "state_dim", "feature_shape"):
             setattr(self, name, getattr(self.inner, name))
@@ -244,7 +253,7 @@ class Broken:
             ValueError,
             r"glance\(\) returned logits of shape \(1, 5\) .*expected \(1, 10\)",
         ),
-        ("state", ValueError, r"returned state of shape \(1, 31\) .*expected \(1, 32\)"),
+        ("state", ValueError, r"returned state of shape \(1, 15\) .*expected \(1, 16\)"),
         ("nan", FloatingPointError, r"glance\(\) returned NaN or infinite .*episode\(s\) \[0\]"),
     ],
 )

@@ -5,8 +5,8 @@ import gc
 import numpy as np
 import torch
 
+from classifiers.testing import FakeClassifier
 from gf_env import GlanceFocusVectorEnv
-from tests.helpers import tiny_gf
 
 
 class ModeSpy(torch.nn.Module):
@@ -14,7 +14,7 @@ class ModeSpy(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.inner = tiny_gf()
+        self.inner = FakeClassifier(patch_size=28)
         for name in ("num_classes", "in_chans", "patch_size", "state_dim", "feature_shape"):
             setattr(self, name, getattr(self.inner, name))
         self.device = torch.device("cpu")

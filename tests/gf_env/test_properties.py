@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from classifiers import create_classifier
+from classifiers.testing import FakeClassifier
 from gf_env import GlanceFocusEnv, GlanceFocusVectorEnv
 from gf_env.engine import OBSERVATIONS, REWARDS
 
@@ -26,7 +26,7 @@ finite_float = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 @functools.cache
 def classifier():
-    return create_classifier("gf-mnist-cluttered60", pretrained=True, device="cpu")
+    return FakeClassifier(patch_size=28)
 
 
 @functools.cache

@@ -1,0 +1,122 @@
+"""Actions of the environments: their space and how they become patch locations.
+
+An :class:`ActionCodec` is built once per environment (by its engine) from the action type and
+the grid size; both faces take their action space from it and pass every action through
+:meth:`ActionCodec.decode` before the engine focuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from classifiers.ops import cell_locations
+
+ACTION_TYPES = ("continuous", "grid")
+
+
+class ActionCodec:
+    """The action space of one (sub-)environment and the rule that turns actions into locations.
+
+    Args:
+        action_type: ``"continuous"`` (``Box(0, 1, (2,), float32)``: row, column) or ``"grid"``
+            (``Discrete(G * G)``: cell ``k`` is row ``k // G``, column ``k % G``).
+        grid_size: G (grid actions only; the environment passes ``ceil(max(H, W) / P)`` when the
+            user gave none).
+    """
+
+    def __init__(self, action_type: str, grid_size: int):
+        if action_type not in ACTION_TYPES:
+            raise ValueError(f"action_type must be one of {ACTION_TYPES}, got {action_type!r}")
+        self.action_type = action_type
+        self.grid_size = grid_size
+        self.space: spaces.Space = (
+            spaces.Discrete(grid_size**2)
+            if action_type == "grid"
+            else spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+        )
+
+    def decode(self, actions: Any, batch: int | None) -> np.ndarray:
+        """Validate actions and turn them into locations ``(k, 2)`` ``float32`` in [0, 1].
+
+        Args:
+            actions: one action (``batch=None``) or ``batch`` actions, as the space describes.
+            batch: the number of actions expected; ``None`` for one unbatched action (k = 1).
+
+        Continuous actions outside [0, 1] are clipped; NaN or infinite values raise. Grid cells
+        map to :func:`classifiers.ops.cell_locations`. Every refusal is a ``ValueError`` that
+        shows the action and says what was expected.
+        """
+        expected = () if batch is None else (batch,)
+        try:
+            values = np.asarray(actions)
+        except (ValueError, TypeError):  # ragged nested lists
+            shape = expected if self.action_type == "grid" else (*expected, 2)
+            raise ValueError(
+                f"actions {_show(actions)} do not form an array (nested lists of unequal length?); "
+                f"pass a numpy array of shape {shape}"
+            ) from None
+        if self.action_type == "grid":
+            return self._grid_locations(values, expected)
+        return _continuous_locations(values, expected, batch)
+
+    def _grid_locations(self, cells: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
+        grid = self.grid_size
+        cell_count = grid * grid
+        if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
+            raise ValueError(
+                f"grid actions must be integers of shape {expected} (cell k in [0, {cell_count - 1}]), "
+                f"got {cells.dtype} array of shape {cells.shape}: {_show(cells)}; pass e.g. np.int64(k)"
+            )
+        if ((cells < 0) | (cells >= cell_count)).any():
+            raise ValueError(
+                f"grid action {cells.tolist()} out of range [0, {cell_count - 1}] for a {grid}x{grid} "
+                f"grid; cell k is row k // {grid}, column k % {grid}"
+            )
+        return cell_locations(cells.reshape(-1), grid)
+
+
+def _continuous_locations(
+    values: np.ndarray, expected: tuple[int, ...], batch: int | None
+) -> np.ndarray:
+    shape = (*expected, 2)
+    if values.shape != shape:
+        per = "" if batch is None else f", one (row, column) pair per sub-environment ({batch})"
+        raise ValueError(
+            f"continuous actions must have shape {shape}{per}, got shape {values.shape}: "
+            f"{_show(values)}"
+        )
+    if (
+        values.dtype == np.bool_
+        or not np.issubdtype(values.dtype, np.number)
+        or np.issubdtype(values.dtype, np.complexfloating)
+    ):
+        raise ValueError(
+            f"continuous actions must be real numbers, got dtype {values.dtype}: {_show(values)}; "
+            "pass floats in [0, 1], e.g. np.array([0.5, 0.5], dtype=np.float32)"
+        )
+    values = values.reshape(-1, 2)
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        where = (
+            "" if batch is None else f" for sub-environment(s) {np.flatnonzero(~finite).tolist()}"
+        )
+        raise ValueError(
+            f"actions must be finite, got {_show(values[~finite])}{where}; NaN or inf usually "
+            "means the policy diverged: check it, or replace non-finite values before stepping"
+        )
+    # clip before the cast, so that a huge finite float64 becomes 1, not inf
+    return np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def _show(value: Any, limit: int = 120) -> str:
+    """A short text form of a (possibly large) action for error messages."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(
+            value, threshold=8, edgeitems=2, separator=", ", max_line_width=10**6
+        )
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
