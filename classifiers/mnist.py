@@ -18,8 +18,10 @@ _TRAIN = "python -m classifiers.train --classifier {name} --export classifiers/w
 _TRAIN_FULLRES = _TRAIN + " --focus-steps 0"
 
 
-def _config(canvas: int, patch: int, glance: int) -> GFConfig:
-    return GFConfig(image_size=(canvas, canvas), patch_size=patch, glance_size=glance)
+def _config(canvas: int, patch: int, glance: int, num_classes: int = 10) -> GFConfig:
+    return GFConfig(
+        image_size=(canvas, canvas), patch_size=patch, glance_size=glance, num_classes=num_classes
+    )
 
 
 def _register(
@@ -55,6 +57,32 @@ _register(
     "cluttered100",
     _config(100, 32, 32),
     "100x100 MNIST with 8 distractors; glance 32, patch 32",
+)
+
+# Multi-look tasks (classifiers.data.tasks): one patch never holds the whole answer. Target-centred
+# training patches spread over the large digit (--target-jitter 1) or visit every digit in turn.
+_TRAIN_TASK = _TRAIN + " --epochs 20"
+_TRAIN_LARGE = _TRAIN_TASK + " --target-jitter 1.0"
+_register(
+    "gf-mnist-large112",
+    "large112",
+    _config(112, 24, 14),
+    "112x112, one 56-pixel digit + 6 fragments; glance 14, patch 24",
+    _TRAIN_LARGE,
+)
+_register(
+    "gf-mnist-sum2x84",
+    "sum2x84",
+    _config(84, 28, 14, num_classes=19),
+    "84x84, two digits + 4 fragments, class = their sum; glance 14, patch 28",
+    _TRAIN_TASK,
+)
+_register(
+    "gf-mnist-search3x128",
+    "search3x128",
+    _config(128, 32, 32, num_classes=28),
+    "128x128, three digits among 24 fragments, class = their sum; glance 32, patch 32",
+    _TRAIN_TASK,
 )
 
 # Full-resolution baselines: the same backbone family on the whole canvas at full resolution, as

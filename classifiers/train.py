@@ -152,12 +152,20 @@ def sample_locations(
 ) -> np.ndarray:
     """Focus locations ``(N, steps, 2)`` in [0, 1]: uniform, or around ``boxes`` with ``target_prob``.
 
-    ``boxes`` is ``(N, 4)`` (top, left, height, width) of the target objects.
+    ``boxes`` is ``(N, 4)`` (top, left, height, width) of the target objects, or ``(N, K, 4)`` for
+    K objects per image (several digits): then step t is around object ``(s + t) mod K`` from a
+    random start s, so the steps of one image visit every object.
     """
     n = len(boxes)
     uniform = rng.random((n, steps, 2))
     span = np.array(image_size, dtype=np.float64) - patch_size
-    centre = boxes[:, None, :2] + boxes[:, None, 2:] / 2.0
+    if boxes.ndim == 3:
+        k = boxes.shape[1]
+        visit = (rng.integers(0, k, size=(n, 1)) + np.arange(steps)) % k
+        boxes = boxes[np.arange(n)[:, None], visit]  # (N, steps, 4)
+    else:
+        boxes = boxes[:, None, :]
+    centre = boxes[..., :2] + boxes[..., 2:] / 2.0
     offset = rng.uniform(-jitter, jitter, (n, steps, 2)) * patch_size
     targeted = (centre + offset - patch_size / 2.0) / np.maximum(span, 1.0)
     use_target = rng.random((n, steps, 1)) < target_prob

@@ -18,6 +18,7 @@ import numpy as np
 
 from classifiers.data.base import Batch, Sample
 from classifiers.data.digits import DigitSet, load_digits
+from classifiers.data.tasks import TASK_PRESETS, TaskCanvas, TaskSpec
 
 DIGIT_SIZE = 28
 
@@ -54,6 +55,7 @@ CANVAS_PRESETS = {
     "translated60": TRANSLATED_60,
     "cluttered60": CLUTTERED_60,
     "cluttered100": CLUTTERED_100,
+    **TASK_PRESETS,
 }
 
 
@@ -187,13 +189,14 @@ def _flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
 
 
 def mnist_canvases(
-    preset: str | CanvasSpec,
+    preset: str | CanvasSpec | TaskSpec,
     split: str = "train",
     mnist_root: str | os.PathLike | None = None,
     augment: DigitAugment | None = None,
     limit: int | None = None,
-) -> CanvasDataset:
-    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec.
+) -> CanvasDataset | TaskCanvas:
+    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``, or a
+    multi-look preset of :mod:`classifiers.data.tasks`) or a spec.
 
     ``limit`` keeps a fixed random subset of ``limit`` digits of the split (seed 0).
     """
@@ -207,4 +210,6 @@ def mnist_canvases(
     if limit is not None:
         keep = np.sort(np.random.default_rng(0).permutation(len(digits))[:limit])
         digits = DigitSet(digits.images[keep], digits.labels[keep])
+    if isinstance(preset, TaskSpec):
+        return TaskCanvas(digits, preset, augment)
     return CanvasDataset(digits, preset, augment)

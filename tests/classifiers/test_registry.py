@@ -16,7 +16,14 @@ from classifiers import (
     save_atomic,
 )
 
-MNIST = ["gf-mnist-cluttered100", "gf-mnist-cluttered60", "gf-mnist-translated60"]
+MNIST = [
+    "gf-mnist-cluttered100",
+    "gf-mnist-cluttered60",
+    "gf-mnist-translated60",
+    "gf-mnist-large112",
+    "gf-mnist-search3x128",
+    "gf-mnist-sum2x84",
+]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
 
 
