@@ -18,10 +18,8 @@ _TRAIN = "python -m classifiers.train --classifier {name} --export classifiers/w
 _TRAIN_FULLRES = _TRAIN + " --focus-steps 0"
 
 
-def _config(canvas: int, patch: int, glance: int, num_classes: int = 10) -> GFConfig:
-    return GFConfig(
-        image_size=(canvas, canvas), patch_size=patch, glance_size=glance, num_classes=num_classes
-    )
+def _config(canvas: int, patch: int, glance: int) -> GFConfig:
+    return GFConfig(image_size=(canvas, canvas), patch_size=patch, glance_size=glance)
 
 
 def _register(
@@ -71,17 +69,17 @@ _register(
     _TRAIN_LARGE,
 )
 _register(
-    "gf-mnist-sum2x84",
-    "sum2x84",
-    _config(84, 28, 14, num_classes=19),
-    "84x84, two digits + 4 fragments, class = their sum; glance 14, patch 28",
+    "gf-mnist-max2x84",
+    "max2x84",
+    _config(84, 28, 14),
+    "84x84, two digits + 4 fragments, class = the larger; glance 14, patch 28",
     _TRAIN_TASK,
 )
 _register(
     "gf-mnist-search3x128",
     "search3x128",
-    _config(128, 32, 32, num_classes=28),
-    "128x128, three digits among 24 fragments, class = their sum; glance 32, patch 32",
+    _config(128, 32, 32),
+    "128x128, three digits among 24 fragments, class = the largest; glance 32, patch 32",
     _TRAIN_TASK,
 )
 

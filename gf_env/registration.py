@@ -50,8 +50,8 @@ ENVS: list[dict[str, Any]] = [
         "kwargs": {"data": "large112", "classifier": "gf-mnist-large112", "max_focus_steps": 4},
     },
     {
-        "id": "GlanceFocus-SumMNIST-v0",
-        "kwargs": {"data": "sum2x84", "classifier": "gf-mnist-sum2x84", "max_focus_steps": 4},
+        "id": "GlanceFocus-MaxMNIST-v0",
+        "kwargs": {"data": "max2x84", "classifier": "gf-mnist-max2x84", "max_focus_steps": 4},
     },
     {
         "id": "GlanceFocus-SearchMNIST-v0",

@@ -14,8 +14,8 @@ from classifiers.data.canvas import (
 from classifiers.data.digits import DigitSet, load_digits, load_folder_digits
 from classifiers.data.tasks import (
     LARGE_112,
+    MAX2_84,
     SEARCH3_128,
-    SUM2_84,
     TASK_PRESETS,
     TaskCanvas,
     TaskSpec,
@@ -26,8 +26,8 @@ __all__ = [
     "CLUTTERED_60",
     "CLUTTERED_100",
     "LARGE_112",
+    "MAX2_84",
     "SEARCH3_128",
-    "SUM2_84",
     "TASK_PRESETS",
     "TRANSLATED_60",
     "ArraySource",

@@ -21,8 +21,8 @@ MNIST = [
     "gf-mnist-cluttered60",
     "gf-mnist-translated60",
     "gf-mnist-large112",
+    "gf-mnist-max2x84",
     "gf-mnist-search3x128",
-    "gf-mnist-sum2x84",
 ]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
 

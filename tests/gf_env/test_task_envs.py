@@ -10,8 +10,8 @@ import gf_env
 # id: (canvas side, glance, patch, classes, digits per canvas)
 TASK_IDS = {
     "GlanceFocus-LargeMNIST-v0": (112, 14, 24, 10, 1),
-    "GlanceFocus-SumMNIST-v0": (84, 14, 28, 19, 2),
-    "GlanceFocus-SearchMNIST-v0": (128, 32, 32, 28, 3),
+    "GlanceFocus-MaxMNIST-v0": (84, 14, 28, 10, 2),
+    "GlanceFocus-SearchMNIST-v0": (128, 32, 32, 10, 3),
 }
 
 
@@ -36,7 +36,7 @@ def test_geometry_classes_and_spaces(env_id):
 
 
 def test_reads_a_torchvision_mnist_folder(mnist_root):
-    env = gym.make("GlanceFocus-SumMNIST-v0", split="test", mnist_root=mnist_root).unwrapped
+    env = gym.make("GlanceFocus-MaxMNIST-v0", split="test", mnist_root=mnist_root).unwrapped
     assert len(env.engine.source) == 20  # the fixture folder's test digits
     obs, info = env.reset(seed=0)
-    assert env.observation_space.contains(obs) and 0 <= info["label"] <= 18
+    assert env.observation_space.contains(obs) and 0 <= info["label"] <= 9
