@@ -39,6 +39,14 @@ class Batch:
     boxes: np.ndarray | None = None
 
 
+def flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
+    """Flat indices of ``side x side`` squares whose top-left flat index is ``corner`` in an array
+    of row length ``width``; ``corner``'s shape comes first, then rows, then columns (the index
+    arithmetic of pasting many squares with one scatter-add)."""
+    span = np.arange(side)
+    return (corner[..., None, None] + (span * width)[:, None] + span[None, :]).reshape(-1)
+
+
 @runtime_checkable
 class ImageSource(Protocol):
     """A finite, indexable set of labelled images whose rendering may draw from RNGs.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, Sample
+from classifiers.data.base import Batch, Sample, flat_squares
 from classifiers.data.digits import DigitSet, load_digits
 from classifiers.data.tasks import TASK_PRESETS, TaskCanvas, TaskSpec
 
@@ -160,17 +160,17 @@ class CanvasDataset:
         source = source + (source >= indices)  # any digit but the target
         offset = np.arange(count) * size * size
         pixel = source * DIGIT_SIZE**2
-        targets = [_flat_squares(offset + row * size + col, frag, size)]
+        targets = [flat_squares(offset + row * size + col, frag, size)]
         values = [
             self._pixels.reshape(-1)[
-                _flat_squares(pixel + crop_row * DIGIT_SIZE + crop_col, frag, DIGIT_SIZE)
+                flat_squares(pixel + crop_row * DIGIT_SIZE + crop_col, frag, DIGIT_SIZE)
             ]
         ]
         digits = self._pixels[indices]
         if self.augment is not None:
             digits = np.stack([self.augment(d, rng) for d, rng in zip(digits, rngs, strict=True)])
         top, left = draws[:, -2], draws[:, -1]
-        targets.append(_flat_squares(offset + top * size + left, DIGIT_SIZE, size))
+        targets.append(flat_squares(offset + top * size + left, DIGIT_SIZE, size))
         values.append(digits.reshape(-1))
         canvas = np.zeros(count * size * size, dtype=np.float32)
         # Unbuffered adds in layer order (distractor 0, 1, ..., then the target), as pasting one by one.
@@ -179,13 +179,6 @@ class CanvasDataset:
         side = np.full_like(top, DIGIT_SIZE)
         boxes = np.stack([top, left, side, side], axis=1)
         return Batch(canvas.reshape(count, 1, size, size), self.digits.labels[indices], boxes)
-
-
-def _flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
-    """Flat indices of ``side x side`` squares whose top-left flat index is ``corner`` in an array
-    of row length ``width``; ``corner``'s shape comes first, then rows, then columns."""
-    span = np.arange(side)
-    return (corner[..., None, None] + (span * width)[:, None] + span[None, :]).reshape(-1)
 
 
 def mnist_canvases(

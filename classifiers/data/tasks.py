@@ -25,10 +25,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, Sample
+from classifiers.data.base import Batch, Sample, flat_squares
 from classifiers.data.digits import DigitSet
 
 _MNIST_SIDE = 28
+PLACEMENT_TRIES = 16
+"""Candidate layouts drawn per multi-digit canvas; the first without overlapping digits is used."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,24 @@ class TaskCanvas:
         self.spec = spec
         self.augment = augment
         self.image_shape = (1, spec.size, spec.size)
-        self._pixels = self._scale(digits.images)
+        self._unit = digits.images.astype(np.float32) / 255.0
+        self._pixels = self._scale(self._unit)
+        digit_high = spec.size - spec.digit_size + 1
+        per_fragment = [
+            len(digits) - 1,
+            *[spec.digit_size - spec.distractor_size + 1] * 2,
+            *[spec.size - spec.distractor_size + 1] * 2,
+        ]
+        self._highs = np.array(
+            per_fragment * spec.num_distractors
+            + [len(digits) - 1] * (spec.num_digits - 1)
+            + [digit_high] * (2 * spec.num_digits * PLACEMENT_TRIES),
+            dtype=np.int64,
+        )
 
-    def _scale(self, images: np.ndarray) -> np.ndarray:
-        """``images`` (N, 28, 28) in [0, 255] as float32 in [0, 1] at ``digit_size``."""
+    def _scale(self, pixels: np.ndarray) -> np.ndarray:
+        """Digits ``(N, 28, 28)`` in [0, 1] resized to ``digit_size`` (bilinear)."""
         side = self.spec.digit_size
-        pixels = images.astype(np.float32) / 255.0
         if side == pixels.shape[-1]:
             return pixels
         return np.stack(
@@ -144,25 +158,14 @@ class TaskCanvas:
             box = tuple(int(v) for v in boxes)
         return Sample(batch.images[0], int(batch.labels[0]), box)
 
-    def _draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """One canvas's digits, their corners, and its fragments (sources, crops, corners)."""
-        spec, n = self.spec, len(self)
-        k, d, f = spec.num_digits, spec.digit_size, spec.distractor_size
-        others = rng.integers(0, n - 1, size=k - 1)
-        sources = np.concatenate([[index], others + (others >= index)])
-        frag_source = rng.integers(0, n - 1, size=spec.num_distractors)
-        frag_source = frag_source + (frag_source >= index)
-        frag_crop = rng.integers(0, d - f + 1, size=(spec.num_distractors, 2))
-        frag_corner = rng.integers(0, spec.size - f + 1, size=(spec.num_distractors, 2))
-        while True:  # rejection: digits may not overlap
-            corners = rng.integers(0, spec.size - d + 1, size=(k, 2))
-            gaps = np.abs(corners[:, None, :] - corners[None, :, :]).max(axis=2)
-            if np.all(gaps[np.triu_indices(k, 1)] >= d):
-                break
-        return sources, corners, frag_source, frag_crop, frag_corner
-
     def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
         """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
+
+        Each canvas draws all its placements with one ``random`` call on its own RNG (then, with
+        ``augment``, the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])``
+        exactly. Digit positions come from ``PLACEMENT_TRIES`` candidate layouts: the first
+        without overlap is used (if none is, the digits go on the diagonal). All pastes of the
+        batch are one unbuffered scatter-add: fragments in order, then the digits.
 
         ``boxes`` is ``(B, 4)`` with one digit, ``(B, num_digits, 4)`` with several.
         """
@@ -175,22 +178,42 @@ class TaskCanvas:
         if len(bad):
             raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
         spec, count = self.spec, len(indices)
-        d, f, size = spec.digit_size, spec.distractor_size, spec.size
-        canvas = np.zeros((count, size, size), dtype=np.float32)
-        boxes = np.zeros((count, spec.num_digits, 4), dtype=np.int64)
-        labels = np.zeros(count, dtype=np.int64)
-        span_d, span_f = np.arange(d), np.arange(f)
-        for j, (index, rng) in enumerate(zip(indices, rngs, strict=True)):
-            sources, corners, frag_source, frag_crop, frag_corner = self._draw(int(index), rng)
-            for src, (cr, cc), (r, c) in zip(frag_source, frag_crop, frag_corner, strict=True):
-                piece = self._pixels[src, cr : cr + f, cc : cc + f]
-                np.add.at(canvas[j], (r + span_f[:, None], c + span_f[None, :]), piece)
-            for i, (src, (r, c)) in enumerate(zip(sources, corners, strict=True)):
-                digit = self._pixels[src]
-                if self.augment is not None:
-                    digit = self._scale(self.augment(self.digits.images[src], rng)[None])[0]
-                canvas[j, r + span_d[:, None], c + span_d[None, :]] += digit
-                boxes[j, i] = (r, c, d, d)
-            labels[j] = self.digits.labels[sources].max()
+        k, d, f, size = spec.num_digits, spec.digit_size, spec.distractor_size, spec.size
+        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
+        draws = np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)
+        nf = spec.num_distractors
+        # per canvas: [source, crop row, crop col, row, col] per fragment, k - 1 other digits,
+        # then PLACEMENT_TRIES layouts of k (row, col) corners
+        frag = draws[:, : 5 * nf].reshape(count, nf, 5)
+        others = draws[:, 5 * nf : 5 * nf + k - 1]
+        layouts = draws[:, 5 * nf + k - 1 :].reshape(count, PLACEMENT_TRIES, k, 2)
+        sources = np.concatenate([indices[:, None], others + (others >= indices[:, None])], 1)
+        frag_source = frag[..., 0] + (frag[..., 0] >= indices[:, None])
+        gaps = np.abs(layouts[:, :, :, None] - layouts[:, :, None, :]).max(axis=-1)
+        upper = np.triu(np.ones((k, k), dtype=bool), 1)
+        valid = np.all((gaps >= d) | ~upper, axis=(2, 3))  # (count, tries)
+        first = np.argmax(valid, axis=1)
+        corners = layouts[np.arange(count), first]  # (count, k, 2)
+        diagonal = np.linspace(0, size - d, k).astype(np.int64)[:, None].repeat(2, 1)
+        corners[~valid.any(axis=1)] = diagonal
+        offset = (np.arange(count) * size * size)[:, None]
+        targets = [flat_squares(offset + frag[..., 3] * size + frag[..., 4], f, size)]
+        pixel = frag_source * d * d + frag[..., 1] * d + frag[..., 2]
+        values = [self._pixels.reshape(-1)[flat_squares(pixel, f, d)]]
+        digits = self._pixels[sources]  # (count, k, d, d)
+        if self.augment is not None:
+            raw = self._unit[sources]
+            digits = np.stack(
+                [
+                    self._scale(np.stack([self.augment(digit, rng) for digit in canvas]))
+                    for canvas, rng in zip(raw, rngs, strict=True)
+                ]
+            )
+        targets.append(flat_squares(offset + corners[..., 0] * size + corners[..., 1], d, size))
+        values.append(digits.reshape(-1))
+        canvas = np.zeros(count * size * size, dtype=np.float32)
+        np.add.at(canvas, np.concatenate(targets), np.concatenate(values))
         np.clip(canvas, 0.0, 1.0, out=canvas)
-        return Batch(canvas[:, None], labels, boxes if spec.num_digits > 1 else boxes[:, 0])
+        boxes = np.concatenate([corners, np.full_like(corners, d)], axis=2)
+        labels = self.digits.labels[sources].max(axis=1)
+        return Batch(canvas.reshape(count, 1, size, size), labels, boxes if k > 1 else boxes[:, 0])
