@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, Sample, flat_squares
+from classifiers.data.base import Batch, DigitCanvases, flat_squares
 from classifiers.data.digits import DigitSet, load_digits
 from classifiers.data.tasks import TASK_PRESETS, TaskCanvas, TaskSpec
 
@@ -86,7 +86,7 @@ class DigitAugment:
         )
 
 
-class CanvasDataset:
+class CanvasDataset(DigitCanvases):
     """Labelled MNIST canvases drawn on demand; implements :class:`~classifiers.data.ImageSource`.
 
     Args:
@@ -119,23 +119,6 @@ class CanvasDataset:
             per_distractor * spec.num_distractors + [spec.size - DIGIT_SIZE + 1] * 2, dtype=np.int64
         )
 
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def head(self, count: int) -> CanvasDataset:
-        """The same canvases on only the first ``count`` digits."""
-        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
-        return CanvasDataset(digits, self.spec, self.augment)
-
-    def __repr__(self) -> str:
-        return f"CanvasDataset(n={len(self)}, spec={self.spec}, augment={self.augment})"
-
-    def sample(self, index: int, rng: np.random.Generator) -> Sample:
-        """Render the canvas of digit ``index`` with placements drawn from ``rng``."""
-        batch = self.sample_batch([index], [rng])
-        box = tuple(int(v) for v in batch.boxes[0])
-        return Sample(batch.images[0], int(batch.labels[0]), box)
-
     def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
         """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
 
@@ -143,18 +126,9 @@ class CanvasDataset:
         the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])`` exactly. All
         pastes of the batch are one unbuffered scatter-add, in the order of pasting one by one.
         """
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(indices) != len(rngs):
-            raise ValueError(
-                f"got {len(indices)} indices but {len(rngs)} RNGs; pass one RNG per index"
-            )
-        bad = indices[(indices < 0) | (indices >= len(self))]
-        if len(bad):
-            raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
+        indices, draws = self.draw_integers(indices, rngs)
         count, size, frag = len(indices), self.spec.size, self.spec.distractor_size
         # Per canvas: [source, crop row, crop col, row, col] per distractor, then target row, column.
-        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
-        draws = np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)
         layers = draws[:, :-2].reshape(count, self.spec.num_distractors, 5).transpose(2, 1, 0)
         source, crop_row, crop_col, row, col = layers  # each (num_distractors, count)
         source = source + (source >= indices)  # any digit but the target

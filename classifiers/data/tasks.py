@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, Sample, flat_squares
+from classifiers.data.base import Batch, DigitCanvases, flat_squares
 from classifiers.data.digits import DigitSet
 
 _MNIST_SIDE = 28
@@ -79,7 +79,7 @@ TASK_PRESETS = {"large112": LARGE_112, "max2x84": MAX2_84, "search3x128": SEARCH
 """The multi-look presets, by name (usable wherever a canvas preset name is)."""
 
 
-class TaskCanvas:
+class TaskCanvas(DigitCanvases):
     """Labelled multi-look canvases drawn on demand; implements :class:`~classifiers.data.ImageSource`.
 
     Canvas ``i`` holds digit ``i`` of ``digits`` and, when ``num_digits`` > 1, further digits
@@ -136,28 +136,6 @@ class TaskCanvas:
             [cv2.resize(p, (side, side), interpolation=cv2.INTER_LINEAR) for p in pixels]
         )
 
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def head(self, count: int) -> TaskCanvas:
-        """The same canvases on only the first ``count`` digits."""
-        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
-        return TaskCanvas(digits, self.spec, self.augment)
-
-    def __repr__(self) -> str:
-        return f"TaskCanvas(n={len(self)}, spec={self.spec}, augment={self.augment})"
-
-    def sample(self, index: int, rng: np.random.Generator) -> Sample:
-        """Render canvas ``index`` with placements drawn from ``rng``; ``box`` is the digit's box,
-        or one box per digit when there are several."""
-        batch = self.sample_batch([index], [rng])
-        boxes = batch.boxes[0]
-        if boxes.ndim == 2:
-            box = tuple(tuple(int(v) for v in b) for b in boxes)
-        else:
-            box = tuple(int(v) for v in boxes)
-        return Sample(batch.images[0], int(batch.labels[0]), box)
-
     def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
         """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
 
@@ -169,18 +147,9 @@ class TaskCanvas:
 
         ``boxes`` is ``(B, 4)`` with one digit, ``(B, num_digits, 4)`` with several.
         """
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(indices) != len(rngs):
-            raise ValueError(
-                f"got {len(indices)} indices but {len(rngs)} RNGs; pass one RNG per index"
-            )
-        bad = indices[(indices < 0) | (indices >= len(self))]
-        if len(bad):
-            raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
+        indices, draws = self.draw_integers(indices, rngs)
         spec, count = self.spec, len(indices)
         k, d, f, size = spec.num_digits, spec.digit_size, spec.distractor_size, spec.size
-        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
-        draws = np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)
         nf = spec.num_distractors
         # per canvas: [source, crop row, crop col, row, col] per fragment, k - 1 other digits,
         # then PLACEMENT_TRIES layouts of k (row, col) corners
