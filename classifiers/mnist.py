@@ -79,8 +79,8 @@ _register(
     "gf-mnist-search3x128",
     "search3x128",
     _config(128, 32, 32),
-    "128x128, three digits among 24 fragments, class = the largest; glance 32, patch 32",
-    _TRAIN + " --epochs 12",
+    "128x128, three digits among 16 fragments, class = the largest; glance 32, patch 32",
+    _TRAIN_TASK,
 )
 
 # Full-resolution baselines: the same backbone family on the whole canvas at full resolution, as

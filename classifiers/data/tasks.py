@@ -74,7 +74,7 @@ class TaskSpec:
 
 LARGE_112 = TaskSpec(size=112, digit_size=56, num_distractors=6, distractor_size=20)
 MAX2_84 = TaskSpec(size=84, num_digits=2, num_distractors=4)
-SEARCH3_128 = TaskSpec(size=128, num_digits=3, num_distractors=24, distractor_size=14)
+SEARCH3_128 = TaskSpec(size=128, num_digits=3, num_distractors=16, distractor_size=14)
 TASK_PRESETS = {"large112": LARGE_112, "max2x84": MAX2_84, "search3x128": SEARCH3_128}
 """The multi-look presets, by name (usable wherever a canvas preset name is)."""
 
@@ -126,6 +126,7 @@ class TaskCanvas(DigitCanvases):
             + [digit_high] * (2 * spec.num_digits * PLACEMENT_TRIES),
             dtype=np.int64,
         )
+        self._not_pair = ~np.triu(np.ones((spec.num_digits,) * 2, dtype=bool), 1)
 
     def _scale(self, pixels: np.ndarray) -> np.ndarray:
         """Digits ``(N, 28, 28)`` in [0, 1] resized to ``digit_size`` (bilinear)."""
@@ -143,7 +144,7 @@ class TaskCanvas(DigitCanvases):
         ``augment``, the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])``
         exactly. Digit positions come from ``PLACEMENT_TRIES`` candidate layouts: the first
         without overlap is used (if none is, the digits go on the diagonal). All pastes of the
-        batch are one unbuffered scatter-add: fragments in order, then the digits.
+        batch are two scatter-adds: the fragments in order (unbuffered), then the digits.
 
         ``boxes`` is ``(B, 4)`` with one digit, ``(B, num_digits, 4)`` with several.
         """
@@ -159,16 +160,20 @@ class TaskCanvas(DigitCanvases):
         sources = np.concatenate([indices[:, None], others + (others >= indices[:, None])], 1)
         frag_source = frag[..., 0] + (frag[..., 0] >= indices[:, None])
         gaps = np.abs(layouts[:, :, :, None] - layouts[:, :, None, :]).max(axis=-1)
-        upper = np.triu(np.ones((k, k), dtype=bool), 1)
-        valid = np.all((gaps >= d) | ~upper, axis=(2, 3))  # (count, tries)
+        valid = np.all((gaps >= d) | self._not_pair, axis=(2, 3))  # (count, tries)
         first = np.argmax(valid, axis=1)
         corners = layouts[np.arange(count), first]  # (count, k, 2)
         diagonal = np.linspace(0, size - d, k).astype(np.int64)[:, None].repeat(2, 1)
         corners[~valid.any(axis=1)] = diagonal
         offset = (np.arange(count) * size * size)[:, None]
-        targets = [flat_squares(offset + frag[..., 3] * size + frag[..., 4], f, size)]
         pixel = frag_source * d * d + frag[..., 1] * d + frag[..., 2]
-        values = [self._pixels.reshape(-1)[flat_squares(pixel, f, d)]]
+        canvas = np.zeros(count * size * size, dtype=np.float32)
+        # fragments may overlap: unbuffered adds, in order; then the digits, which never overlap
+        np.add.at(
+            canvas,
+            flat_squares(offset + frag[..., 3] * size + frag[..., 4], f, size),
+            self._pixels.reshape(-1)[flat_squares(pixel, f, d)],
+        )
         digits = self._pixels[sources]  # (count, k, d, d)
         if self.augment is not None:
             raw = self._unit[sources]
@@ -178,10 +183,9 @@ class TaskCanvas(DigitCanvases):
                     for canvas, rng in zip(raw, rngs, strict=True)
                 ]
             )
-        targets.append(flat_squares(offset + corners[..., 0] * size + corners[..., 1], d, size))
-        values.append(digits.reshape(-1))
-        canvas = np.zeros(count * size * size, dtype=np.float32)
-        np.add.at(canvas, np.concatenate(targets), np.concatenate(values))
+        canvas[flat_squares(offset + corners[..., 0] * size + corners[..., 1], d, size)] += (
+            digits.reshape(-1)
+        )
         np.clip(canvas, 0.0, 1.0, out=canvas)
         boxes = np.concatenate([corners, np.full_like(corners, d)], axis=2)
         labels = self.digits.labels[sources].max(axis=1)
