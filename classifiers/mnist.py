@@ -76,10 +76,10 @@ _register(
     _TRAIN_TASK,
 )
 _register(
-    "gf-mnist-search3x128",
-    "search3x128",
+    "gf-mnist-search2x128",
+    "search2x128",
     _config(128, 32, 32),
-    "128x128, three digits among 16 fragments, class = the largest; glance 32, patch 32",
+    "128x128, two digits among 16 fragments, class = the larger; glance 32, patch 32",
     _TRAIN_TASK,
 )
 

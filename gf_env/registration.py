@@ -56,8 +56,8 @@ ENVS: list[dict[str, Any]] = [
     {
         "id": "GlanceFocus-SearchMNIST-v0",
         "kwargs": {
-            "data": "search3x128",
-            "classifier": "gf-mnist-search3x128",
+            "data": "search2x128",
+            "classifier": "gf-mnist-search2x128",
             "max_focus_steps": 4,
         },
     },

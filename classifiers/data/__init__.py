@@ -15,7 +15,7 @@ from classifiers.data.digits import DigitSet, load_digits, load_folder_digits
 from classifiers.data.tasks import (
     LARGE_112,
     MAX2_84,
-    SEARCH3_128,
+    SEARCH2_128,
     TASK_PRESETS,
     TaskCanvas,
     TaskSpec,
@@ -27,7 +27,7 @@ __all__ = [
     "CLUTTERED_100",
     "LARGE_112",
     "MAX2_84",
-    "SEARCH3_128",
+    "SEARCH2_128",
     "TASK_PRESETS",
     "TRANSLATED_60",
     "ArraySource",

@@ -74,8 +74,8 @@ class TaskSpec:
 
 LARGE_112 = TaskSpec(size=112, digit_size=56, num_distractors=6, distractor_size=20)
 MAX2_84 = TaskSpec(size=84, num_digits=2, num_distractors=4)
-SEARCH3_128 = TaskSpec(size=128, num_digits=3, num_distractors=16, distractor_size=14)
-TASK_PRESETS = {"large112": LARGE_112, "max2x84": MAX2_84, "search3x128": SEARCH3_128}
+SEARCH2_128 = TaskSpec(size=128, num_digits=2, num_distractors=16, distractor_size=14)
+TASK_PRESETS = {"large112": LARGE_112, "max2x84": MAX2_84, "search2x128": SEARCH2_128}
 """The multi-look presets, by name (usable wherever a canvas preset name is)."""
 
 

@@ -22,7 +22,7 @@ MNIST = [
     "gf-mnist-translated60",
     "gf-mnist-large112",
     "gf-mnist-max2x84",
-    "gf-mnist-search3x128",
+    "gf-mnist-search2x128",
 ]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
 

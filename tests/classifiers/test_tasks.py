@@ -7,7 +7,7 @@ import pytest
 from classifiers.data import (
     LARGE_112,
     MAX2_84,
-    SEARCH3_128,
+    SEARCH2_128,
     TASK_PRESETS,
     DigitAugment,
     DigitSet,
@@ -55,7 +55,7 @@ def test_label_is_the_largest_digit_on_the_canvas():
 
 
 def test_digits_never_overlap_and_fill_their_boxes():
-    data = mnist_canvases("search3x128", "test")
+    data = mnist_canvases("search2x128", "test")
     batch = data.sample_batch(np.arange(200), [np.random.default_rng(s) for s in range(200)])
     boxes = batch.boxes
     assert boxes.shape == (200, 3, 4)
@@ -93,7 +93,7 @@ def test_fragments_come_from_other_digits_only():
     assert data.sample(0, np.random.default_rng(0)).image.sum() > 28 * 28  # fragments add ink
 
 
-@pytest.mark.parametrize("spec", [LARGE_112, MAX2_84, SEARCH3_128])
+@pytest.mark.parametrize("spec", [LARGE_112, MAX2_84, SEARCH2_128])
 def test_seeded_and_batch_equals_canvases_one_by_one(spec):
     data = mnist_canvases(spec, "test", augment=DigitAugment()).head(50)
     indices = [0, 5, 5, 49]

@@ -11,7 +11,7 @@ import gf_env
 TASK_IDS = {
     "GlanceFocus-LargeMNIST-v0": (112, 14, 24, 10, 1),
     "GlanceFocus-MaxMNIST-v0": (84, 14, 28, 10, 2),
-    "GlanceFocus-SearchMNIST-v0": (128, 32, 32, 10, 3),
+    "GlanceFocus-SearchMNIST-v0": (128, 32, 32, 10, 2),
 }
 
 
