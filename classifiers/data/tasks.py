@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, DigitCanvases, flat_squares
+from classifiers.data.base import Batch, DigitCanvases
 from classifiers.data.digits import DigitSet
 
 _MNIST_SIDE = 28
@@ -143,8 +143,8 @@ class TaskCanvas(DigitCanvases):
         Each canvas draws all its placements with one ``random`` call on its own RNG (then, with
         ``augment``, the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])``
         exactly. Digit positions come from ``PLACEMENT_TRIES`` candidate layouts: the first
-        without overlap is used (if none is, the digits go on the diagonal). All pastes of the
-        batch are two scatter-adds: the fragments in order (unbuffered), then the digits.
+        without overlap is used (if none is, the digits go on the diagonal). The pastes are slice
+        additions in pasting order: the fragments, then the digits.
 
         ``boxes`` is ``(B, 4)`` with one digit, ``(B, num_digits, 4)`` with several.
         """
@@ -165,15 +165,6 @@ class TaskCanvas(DigitCanvases):
         corners = layouts[np.arange(count), first]  # (count, k, 2)
         diagonal = np.linspace(0, size - d, k).astype(np.int64)[:, None].repeat(2, 1)
         corners[~valid.any(axis=1)] = diagonal
-        offset = (np.arange(count) * size * size)[:, None]
-        pixel = frag_source * d * d + frag[..., 1] * d + frag[..., 2]
-        canvas = np.zeros(count * size * size, dtype=np.float32)
-        # fragments may overlap: unbuffered adds, in order; then the digits, which never overlap
-        np.add.at(
-            canvas,
-            flat_squares(offset + frag[..., 3] * size + frag[..., 4], f, size),
-            self._pixels.reshape(-1)[flat_squares(pixel, f, d)],
-        )
         digits = self._pixels[sources]  # (count, k, d, d)
         if self.augment is not None:
             raw = self._unit[sources]
@@ -183,10 +174,15 @@ class TaskCanvas(DigitCanvases):
                     for canvas, rng in zip(raw, rngs, strict=True)
                 ]
             )
-        canvas[flat_squares(offset + corners[..., 0] * size + corners[..., 1], d, size)] += (
-            digits.reshape(-1)
-        )
+        canvas = np.zeros((count, size, size), dtype=np.float32)
+        # slice adds in pasting order (fragments, then digits): overlaps add up as one by one
+        for j in range(count):
+            for src, crop_r, crop_c, r, c in zip(frag_source[j], *frag[j, :, 1:].T, strict=True):
+                piece = self._pixels[src, crop_r : crop_r + f, crop_c : crop_c + f]
+                canvas[j, r : r + f, c : c + f] += piece
+            for digit, (r, c) in zip(digits[j], corners[j], strict=True):
+                canvas[j, r : r + d, c : c + d] += digit
         np.clip(canvas, 0.0, 1.0, out=canvas)
         boxes = np.concatenate([corners, np.full_like(corners, d)], axis=2)
         labels = self.digits.labels[sources].max(axis=1)
-        return Batch(canvas.reshape(count, 1, size, size), labels, boxes if k > 1 else boxes[:, 0])
+        return Batch(canvas[:, None], labels, boxes if k > 1 else boxes[:, 0])
