@@ -4,7 +4,9 @@ For every MNIST id, the id's classifier sees one canvas per test digit (seeded p
 focuses ``max_focus_steps`` times at uniformly random locations; accuracy is the share of correct
 predictions after the glance and after each focus step. The "digit-centred" row focuses every patch
 on the digit instead (locations from the canvas's known digit box, same canvases): what a policy
-that always finds the digit could get from the same classifier.
+that always finds the digit could get from the same classifier. On canvases with several digits
+(``GlanceFocus-MaxMNIST-v0``, ``GlanceFocus-SearchMNIST-v0``) the steps visit the K digits in turn,
+from a random first one, so the first K steps read every digit once.
 
 Usage::
 

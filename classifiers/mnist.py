@@ -57,6 +57,32 @@ _register(
     "100x100 MNIST with 8 distractors; glance 32, patch 32",
 )
 
+# Multi-look tasks (classifiers.data.tasks): one patch never holds the whole answer. Target-centred
+# training patches spread over the large digit (--target-jitter 1) or visit every digit in turn.
+_TRAIN_TASK = _TRAIN + " --epochs 20"
+_TRAIN_LARGE = _TRAIN_TASK + " --target-jitter 1.0"
+_register(
+    "gf-mnist-large112",
+    "large112",
+    _config(112, 24, 14),
+    "112x112, one 56-pixel digit + 6 fragments; glance 14, patch 24",
+    _TRAIN_LARGE,
+)
+_register(
+    "gf-mnist-max2x84",
+    "max2x84",
+    _config(84, 28, 14),
+    "84x84, two digits + 4 fragments, class = the larger; glance 14, patch 28",
+    _TRAIN_TASK,
+)
+_register(
+    "gf-mnist-search2x128",
+    "search2x128",
+    _config(128, 32, 32),
+    "128x128, two digits among 16 fragments, class = the larger; glance 32, patch 32",
+    _TRAIN_TASK,
+)
+
 # Full-resolution baselines: the same backbone family on the whole canvas at full resolution, as
 # a GF model whose glance is not downsampled, trained without focus steps. Their glance accuracy
 # and glance FLOPs are the "full_resolution" reference of the agents' budget curves.

@@ -49,6 +49,22 @@ ENVS: list[dict[str, Any]] = [
             "max_focus_steps": 4,
         },
     },
+    {
+        "id": "GlanceFocus-LargeMNIST-v0",
+        "kwargs": {"data": "large112", "classifier": "gf-mnist-large112", "max_focus_steps": 4},
+    },
+    {
+        "id": "GlanceFocus-MaxMNIST-v0",
+        "kwargs": {"data": "max2x84", "classifier": "gf-mnist-max2x84", "max_focus_steps": 4},
+    },
+    {
+        "id": "GlanceFocus-SearchMNIST-v0",
+        "kwargs": {
+            "data": "search2x128",
+            "classifier": "gf-mnist-search2x128",
+            "max_focus_steps": 4,
+        },
+    },
 ]
 OFFLINE_ENV_IDS = [spec["id"] for spec in ENVS]
 IMAGENET_ENV_ID = "GlanceFocus-ImageNet-v0"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from classifiers.data.digits import DigitSet
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class Batch:
     labels: np.ndarray
     boxes: np.ndarray | None = None
     indices: np.ndarray | None = None
+
+
+def flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
+    """Flat indices of ``side x side`` squares whose top-left flat index is ``corner`` in an array
+    of row length ``width``; ``corner``'s shape comes first, then rows, then columns (the index
+    arithmetic of pasting many squares with one scatter-add)."""
+    span = np.arange(side)
+    return (corner[..., None, None] + (span * width)[:, None] + span[None, :]).reshape(-1)
 
 
 @runtime_checkable
@@ -89,3 +99,55 @@ class ArraySource:
     def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
         index = np.asarray(indices, dtype=np.int64)
         return Batch(self.images[index], self.labels[index])
+
+
+class DigitCanvases:
+    """What the canvas families drawn from a :class:`~classifiers.data.DigitSet` share: length,
+    ``head``, ``sample`` and the seeded integer draws.
+
+    Subclasses take ``(digits, spec, augment)``, set those attributes and ``_highs`` (the exclusive
+    upper bound of each integer a canvas draws), and implement ``sample_batch``.
+    """
+
+    digits: DigitSet
+    spec: Any
+    augment: Any
+    _highs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.digits)
+
+    def head(self, count: int) -> DigitCanvases:
+        """The same canvases on only the first ``count`` digits."""
+        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
+        return type(self)(digits, self.spec, self.augment)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)}, spec={self.spec}, augment={self.augment})"
+
+    def sample(self, index: int, rng: np.random.Generator) -> Sample:
+        """Render the canvas of digit ``index`` with placements drawn from ``rng``; ``box`` is the
+        digit's box, or one box per digit on canvases with several."""
+        batch = self.sample_batch([index], [rng])
+        boxes = batch.boxes[0]
+        if boxes.ndim == 1:
+            box = tuple(int(v) for v in boxes)
+        else:
+            box = tuple(tuple(int(v) for v in b) for b in boxes)
+        return Sample(batch.images[0], int(batch.labels[0]), box)
+
+    def draw_integers(
+        self, indices: Sequence[int], rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Checked ``indices`` and, for canvas ``j``, one integer below each of ``_highs`` from a
+        single ``random`` call on ``rngs[j]``: ``(indices, draws (B, len(_highs)))``."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(indices) != len(rngs):
+            raise ValueError(
+                f"got {len(indices)} indices but {len(rngs)} RNGs; pass one RNG per index"
+            )
+        bad = indices[(indices < 0) | (indices >= len(self))]
+        if len(bad):
+            raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
+        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
+        return indices, np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classifiers.data.base import Batch, Sample
+from classifiers.data.base import Batch, DigitCanvases, flat_squares
 from classifiers.data.digits import DigitSet, load_digits
+from classifiers.data.tasks import TASK_PRESETS, TaskCanvas, TaskSpec
 
 DIGIT_SIZE = 28
 
@@ -54,6 +55,7 @@ CANVAS_PRESETS = {
     "translated60": TRANSLATED_60,
     "cluttered60": CLUTTERED_60,
     "cluttered100": CLUTTERED_100,
+    **TASK_PRESETS,
 }
 
 
@@ -84,7 +86,7 @@ class DigitAugment:
         )
 
 
-class CanvasDataset:
+class CanvasDataset(DigitCanvases):
     """Labelled MNIST canvases drawn on demand; implements :class:`~classifiers.data.ImageSource`.
 
     Args:
@@ -117,23 +119,6 @@ class CanvasDataset:
             per_distractor * spec.num_distractors + [spec.size - DIGIT_SIZE + 1] * 2, dtype=np.int64
         )
 
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def head(self, count: int) -> CanvasDataset:
-        """The same canvases on only the first ``count`` digits."""
-        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
-        return CanvasDataset(digits, self.spec, self.augment)
-
-    def __repr__(self) -> str:
-        return f"CanvasDataset(n={len(self)}, spec={self.spec}, augment={self.augment})"
-
-    def sample(self, index: int, rng: np.random.Generator) -> Sample:
-        """Render the canvas of digit ``index`` with placements drawn from ``rng``."""
-        batch = self.sample_batch([index], [rng])
-        box = tuple(int(v) for v in batch.boxes[0])
-        return Sample(batch.images[0], int(batch.labels[0]), box)
-
     def sample_batch(self, indices: Sequence[int], rngs: Sequence[np.random.Generator]) -> Batch:
         """Render canvas ``j`` of digit ``indices[j]`` with placements drawn from ``rngs[j]``.
 
@@ -141,34 +126,25 @@ class CanvasDataset:
         the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])`` exactly. All
         pastes of the batch are one unbuffered scatter-add, in the order of pasting one by one.
         """
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(indices) != len(rngs):
-            raise ValueError(
-                f"got {len(indices)} indices but {len(rngs)} RNGs; pass one RNG per index"
-            )
-        bad = indices[(indices < 0) | (indices >= len(self))]
-        if len(bad):
-            raise IndexError(f"digit index {int(bad[0])} out of range for {len(self)} digits")
+        indices, draws = self.draw_integers(indices, rngs)
         count, size, frag = len(indices), self.spec.size, self.spec.distractor_size
         # Per canvas: [source, crop row, crop col, row, col] per distractor, then target row, column.
-        uniforms = np.stack([rng.random(len(self._highs)) for rng in rngs])
-        draws = np.minimum((uniforms * self._highs).astype(np.int64), self._highs - 1)
         layers = draws[:, :-2].reshape(count, self.spec.num_distractors, 5).transpose(2, 1, 0)
         source, crop_row, crop_col, row, col = layers  # each (num_distractors, count)
         source = source + (source >= indices)  # any digit but the target
         offset = np.arange(count) * size * size
         pixel = source * DIGIT_SIZE**2
-        targets = [_flat_squares(offset + row * size + col, frag, size)]
+        targets = [flat_squares(offset + row * size + col, frag, size)]
         values = [
             self._pixels.reshape(-1)[
-                _flat_squares(pixel + crop_row * DIGIT_SIZE + crop_col, frag, DIGIT_SIZE)
+                flat_squares(pixel + crop_row * DIGIT_SIZE + crop_col, frag, DIGIT_SIZE)
             ]
         ]
         digits = self._pixels[indices]
         if self.augment is not None:
             digits = np.stack([self.augment(d, rng) for d, rng in zip(digits, rngs, strict=True)])
         top, left = draws[:, -2], draws[:, -1]
-        targets.append(_flat_squares(offset + top * size + left, DIGIT_SIZE, size))
+        targets.append(flat_squares(offset + top * size + left, DIGIT_SIZE, size))
         values.append(digits.reshape(-1))
         canvas = np.zeros(count * size * size, dtype=np.float32)
         # Unbuffered adds in layer order (distractor 0, 1, ..., then the target), as pasting one by one.
@@ -179,21 +155,15 @@ class CanvasDataset:
         return Batch(canvas.reshape(count, 1, size, size), self.digits.labels[indices], boxes)
 
 
-def _flat_squares(corner: np.ndarray, side: int, width: int) -> np.ndarray:
-    """Flat indices of ``side x side`` squares whose top-left flat index is ``corner`` in an array
-    of row length ``width``; ``corner``'s shape comes first, then rows, then columns."""
-    span = np.arange(side)
-    return (corner[..., None, None] + (span * width)[:, None] + span[None, :]).reshape(-1)
-
-
 def mnist_canvases(
-    preset: str | CanvasSpec,
+    preset: str | CanvasSpec | TaskSpec,
     split: str = "train",
     mnist_root: str | os.PathLike | None = None,
     augment: DigitAugment | None = None,
     limit: int | None = None,
-) -> CanvasDataset:
-    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``) or a spec.
+) -> CanvasDataset | TaskCanvas:
+    """Canvases of a named preset (``translated60``, ``cluttered60``, ``cluttered100``, or a
+    multi-look preset of :mod:`classifiers.data.tasks`) or a spec.
 
     ``limit`` keeps a fixed random subset of ``limit`` digits of the split (seed 0).
     """
@@ -207,4 +177,6 @@ def mnist_canvases(
     if limit is not None:
         keep = np.sort(np.random.default_rng(0).permutation(len(digits))[:limit])
         digits = DigitSet(digits.images[keep], digits.labels[keep])
+    if isinstance(preset, TaskSpec):
+        return TaskCanvas(digits, preset, augment)
     return CanvasDataset(digits, preset, augment)

@@ -60,7 +60,9 @@ def sample_locations(
     differ only in which locations they keep.
 
     Args:
-        boxes: ``(N, 4)`` (top, left, height, width) of the target objects.
+        boxes: ``(N, 4)`` (top, left, height, width) of the target objects, or ``(N, K, 4)``
+            for K objects per image (several digits): step t is then around object
+            ``(s + t) mod K`` from a random start s, so one image's steps visit every object.
         image_size: ``(H, W)`` of the images.
         patch_size: side P of the focus patches.
         steps: focus steps per image.
@@ -70,7 +72,13 @@ def sample_locations(
     """
     n = len(boxes)
     uniform = rng.random((n, steps, 2))
-    centre = boxes[:, None, :2] + boxes[:, None, 2:] / 2.0
+    if boxes.ndim == 3:  # several objects per image: step t visits object (s + t) mod K
+        k = boxes.shape[1]
+        visit = (rng.integers(0, k, size=(n, 1)) + np.arange(steps)) % k
+        boxes = boxes[np.arange(n)[:, None], visit]  # (N, steps, 4)
+    else:
+        boxes = boxes[:, None, :]
+    centre = boxes[..., :2] + boxes[..., 2:] / 2.0
     offset = rng.uniform(-jitter, jitter, (n, steps, 2)) * patch_size
     targeted = centre_locations(centre + offset, image_size, patch_size)
     use_target = rng.random((n, steps, 1)) < target_prob

@@ -16,7 +16,14 @@ from classifiers import (
     save_atomic,
 )
 
-MNIST = ["gf-mnist-cluttered100", "gf-mnist-cluttered60", "gf-mnist-translated60"]
+MNIST = [
+    "gf-mnist-cluttered100",
+    "gf-mnist-cluttered60",
+    "gf-mnist-translated60",
+    "gf-mnist-large112",
+    "gf-mnist-max2x84",
+    "gf-mnist-search2x128",
+]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
 
 
