@@ -30,7 +30,7 @@ from agents.protocol import is_agent_spec, train_for_benchmark
 from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
 from agents.visualize import write_examples
-from classifiers import create_classifier
+from classifiers import create_classifier, list_classifiers
 from classifiers.train import evaluate as evaluate_classifier
 
 CALIBRATION_SEED = 10_000  # canvases of the calibration set: train split, a seed of their own
@@ -132,10 +132,16 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                 print(f"{shown}: {' '.join(f'{a:.3f}' for a in accuracy)}")
     full = full_resolution_reference(config.env, config.test_images, device)
     results["full_resolution"] = full
+    if full is None:
+        print(f"no full-resolution reference for {config.env}: its row and column are omitted")
     for agent in results["agents"].values():
-        agent["mflops_to_match_full_resolution"] = min(
-            (p["mflops"] for p in agent["budget_curve"] if p["accuracy"] >= full["accuracy"]),
-            default=None,
+        agent["mflops_to_match_full_resolution"] = (
+            None
+            if full is None
+            else min(
+                (p["mflops"] for p in agent["budget_curve"] if p["accuracy"] >= full["accuracy"]),
+                default=None,
+            )
         )
     out.mkdir(parents=True, exist_ok=True)
     write_json(results, out / "results.json")
@@ -218,13 +224,21 @@ def _summarise(
     }
 
 
-def full_resolution_reference(env_id: str, test_images: int | None, device) -> dict[str, Any]:
+def full_resolution_reference(
+    env_id: str, test_images: int | None, device
+) -> dict[str, Any] | None:
     """Accuracy and MFLOPs of the full-resolution model of the env's data: one canvas per test
-    digit, as for the agents (the placements are drawn from the classifier evaluation's seed)."""
+    digit, as for the agents (the placements are drawn from the classifier evaluation's seed).
+    ``None`` when the env's classifier has no ``fullres-<name>`` entry with shipped weights."""
+    classifier = gym.spec(env_id).kwargs.get("classifier")
+    if not isinstance(classifier, str):
+        return None
+    name = "fullres-" + classifier.removeprefix("gf-")
+    if name not in list_classifiers(pretrained=True):
+        return None
     env = gym.make(env_id, split="test", device=device)
     source = env_attr(env, "image_source")
     env.close()
-    name = "fullres-" + gym.spec(env_id).kwargs["classifier"].removeprefix("gf-")
     model = create_classifier(name, pretrained=True, device=device)
     source = source if test_images is None else source.head(test_images)
     accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
@@ -248,13 +262,17 @@ def print_report(results: dict[str, Any]) -> None:
                 "never" if match is None else f"{match:.1f}",
             ]
         )
-    steps = len(rows[0]) - 2
-    header = ["agent", "glance", *(f"focus {t}" for t in range(1, steps)), "MFLOPs to full-res acc"]
-    print_table(header, rows)
     full = results["full_resolution"]
-    print(
-        f"full resolution ({full['classifier']}): {full['accuracy']:.3f} at {full['mflops']:.1f} MFLOPs"
-    )
+    if full is None:  # no reference model: no column to compare against
+        rows = [row[:-1] for row in rows]
+    steps = len(next(iter(results["agents"].values()))["anytime_accuracy"])
+    header = ["agent", "glance", *(f"focus {t}" for t in range(1, steps))]
+    print_table(header + ([] if full is None else ["MFLOPs to full-res acc"]), rows)
+    if full is not None:
+        print(
+            f"full resolution ({full['classifier']}): {full['accuracy']:.3f} at "
+            f"{full['mflops']:.1f} MFLOPs"
+        )
 
 
 def plot_results(results: dict[str, Any], out: Path) -> None:
@@ -272,7 +290,8 @@ def plot_results(results: dict[str, Any], out: Path) -> None:
         style = "--" if agent["upper_bound"] else "-"
         ax.plot(steps, agent["anytime_accuracy"], style, marker="o", label=name)
         ax.fill_between(steps, low, high, alpha=0.15)
-    ax.axhline(full["accuracy"], color="k", linestyle=":", label="full resolution")
+    if full is not None:
+        ax.axhline(full["accuracy"], color="k", linestyle=":", label="full resolution")
     ax.set(xlabel="step (0 = glance)", ylabel="test accuracy", title=results["env"])
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -284,7 +303,8 @@ def plot_results(results: dict[str, Any], out: Path) -> None:
         curve = agent["budget_curve"]
         style = "--" if agent["upper_bound"] else "-"
         ax.plot([p["mflops"] for p in curve], [p["accuracy"] for p in curve], style, label=name)
-    ax.plot([full["mflops"]], [full["accuracy"]], "k*", markersize=12, label="full resolution")
+    if full is not None:
+        ax.plot([full["mflops"]], [full["accuracy"]], "k*", markersize=12, label="full resolution")
     ax.set(
         xlabel="mean MFLOPs per image (early exit)", ylabel="test accuracy", title=results["env"]
     )

@@ -63,3 +63,21 @@ def test_cli_evaluate_and_errors(capsys):
         main(["evaluate", "--env", ENV, "--agent", "ppo"])  # a learned agent needs --model
     with pytest.raises(ValueError, match="unknown agents"):
         BenchmarkConfig(agents=["ppo", "greedy"])
+
+
+def test_a_task_without_a_full_resolution_model_omits_the_reference(tmp_path, capsys):
+    # MaxMNIST ships no fullres-* classifier: the benchmark reports without that row and column
+    config = BenchmarkConfig(
+        env="GlanceFocus-MaxMNIST-v0",
+        agents=["random", "center"],
+        out=str(tmp_path),
+        test_images=16,
+        calibration_images=16,
+        progress=False,
+    )
+    results = run_benchmark(config)
+    assert results["full_resolution"] is None
+    assert all(a["mflops_to_match_full_resolution"] is None for a in results["agents"].values())
+    out = capsys.readouterr().out
+    assert "no full-resolution reference" in out and "MFLOPs to full-res acc" not in out
+    assert json.loads((tmp_path / "results.json").read_text())["full_resolution"] is None
