@@ -45,8 +45,8 @@ def test_every_algorithm_trains_saves_reloads_and_evaluates(algo, tmp_path):
     assert model.num_timesteps >= 128
     assert len(summary["final_anytime_accuracy"]) == 5
     reloaded = load_model(algo, tmp_path / "model.zip")
-    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_kwargs)
-    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_kwargs)
+    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_arguments)
+    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_arguments)
     np.testing.assert_array_equal(a.prediction, b.prediction)
     assert list((tmp_path / "tb").iterdir())
 
@@ -86,7 +86,7 @@ def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
     def actions(run: str) -> np.ndarray:
         config = tiny_ppo_config(tmp_path / run)
         model, _ = train_agent(config)
-        venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_kwargs)
+        venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_arguments)
         return model.predict(venv.reset(), deterministic=True)[0]
 
     first, second = actions("a"), actions("b")
