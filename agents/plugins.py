@@ -106,6 +106,11 @@ def parse_env_kwargs(items: Iterable[str]) -> dict[str, Any]:
     return parse_pairs(items, ":", literal_or_string, "--env-kwargs")
 
 
+def parse_hyperparams(items: Iterable[str]) -> dict[str, Any]:
+    """``--hp`` items (``key=value``, values as JSON or strings) -> a dict."""
+    return parse_pairs(items, "=", json_or_string, "--hp")
+
+
 def _pairs_flag(sep: str, parse: Callable[[Iterable[str]], dict[str, Any]], show: Callable) -> Any:
     return PrimitiveConstructorSpec(
         nargs="*",
@@ -119,10 +124,7 @@ def _pairs_flag(sep: str, parse: Callable[[Iterable[str]], dict[str, Any]], show
 EnvKwargs = Annotated[dict[str, Any], _pairs_flag(":", parse_env_kwargs, repr)]
 """A dict field read from ``key:value ...`` on the command line (:func:`parse_env_kwargs`)."""
 
-HyperParams = Annotated[
-    dict[str, Any],
-    _pairs_flag("=", lambda items: parse_pairs(items, "=", json_or_string, "--hp"), json.dumps),
-]
+HyperParams = Annotated[dict[str, Any], _pairs_flag("=", parse_hyperparams, json.dumps)]
 """A dict field read from ``key=value ...`` on the command line, values as JSON (numbers,
 booleans, lists) or else strings."""
 
