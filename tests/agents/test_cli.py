@@ -5,6 +5,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from agents.cli import SUBCOMMANDS, main
 from agents.plugins import env_spec, import_gym_packages, parse_env_kwargs
@@ -120,3 +121,35 @@ def test_benchmark_of_a_users_classifier_through_gym_packages_and_env_kwargs(plu
     full = results["full_resolution"]
     assert full["classifier"] == f"{name}-fullres" and full["checkpoint"] == str(fullres)
     assert 0.0 <= full["accuracy"] <= 1.0
+
+
+def test_evaluate_runs_the_official_gfnet_policy_on_imagenet(tmp_path, capsys):
+    # GFNet's ResNet-50 (P=96) and policy in the release layout, random weights, on an ImageNet
+    # folder of 1,000 class folders (one generated photo each), as the README's command names them
+    from classifiers import create_classifier
+    from tests.classifiers.test_gfnet_import import official_layout
+    from tests.image_folder import write_folder
+
+    photo = write_folder(tmp_path / "photos") / "cat" / "04.jpg"
+    root = tmp_path / "imagenet"
+    for split in ("train", "val"):
+        for c in range(1000):
+            (root / split / f"n{c:08d}").mkdir(parents=True)
+            (root / split / f"n{c:08d}" / "a.JPEG").symlink_to(photo)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "resnet50_patch_size_96.pth.tar"
+    model = create_classifier("gf-resnet50-p96", device="cpu")
+    torch.save(official_layout(model, "release", True), checkpoint)
+    argv = ["evaluate", "--agent", "gfnet", "--model", str(checkpoint)]
+    argv += ["--env", "GlanceFocus-ImageNet-v0", "--env-kwargs", f"root:{root}"]
+    argv += ["classifier:gf-resnet50-p96", f"checkpoint:{checkpoint}", "--test-images", "2"]
+    argv += ["--device", "cpu"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"step {t}" for t in range(5)]  # T = 5
+    mflops = [float(line.split(" at ")[1].split()[0]) for line in lines]
+    assert mflops == pytest.approx([1526.4 * (t + 1) for t in range(5)], abs=0.2)
+    argv[argv.index("--model") + 1] = str(tmp_path / "photos" / "cat" / "04.jpg")  # not GFNet's
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "04.jpg' is not a readable checkpoint" in cli_error(capsys.readouterr().err)
