@@ -115,12 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         Annotated[settings, tyro.conf.subcommand(name, description=line, prefix_name=False)]
         for name, (settings, _, line) in SUBCOMMANDS.items()
     )
-    config = tyro.cli(
-        Union[choices],  # noqa: UP007  (a Union built at run time)
-        prog="glance-focus",
-        description=__doc__.split("\n\n")[0],
-        args=sys.argv[1:] if argv is None else argv,
-    )
+    try:
+        config = tyro.cli(
+            Union[choices],  # noqa: UP007  (a Union built at run time)
+            prog="glance-focus",
+            description=__doc__.split("\n\n")[0],
+            args=sys.argv[1:] if argv is None else argv,
+        )
+    except (FileNotFoundError, ImportError) as error:  # a settings check (tyro reports ValueErrors)
+        print(f"glance-focus: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     run = next(run for settings, run, _ in SUBCOMMANDS.values() if type(config) is settings)
     return run(config)
 
