@@ -84,6 +84,11 @@ class BenchmarkConfig(PluginOptions):
             )
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        if self.fullres_classifier or self.fullres_checkpoint:  # fail now, not after training
+            check_fullres(
+                self.fullres_classifier or default_fullres(self.env, self.env_kwargs),
+                self.fullres_checkpoint,
+            )
 
 
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
@@ -270,29 +275,19 @@ def full_resolution_reference(
         checkpoint: its weights; default the shipped ones.
 
     Returns:
-        ``{"classifier", "accuracy", "mflops"}``, or ``None`` when no ``classifier`` is given and
-        the default one is not registered with shipped weights (or the env's classifier is an
-        object), or there is no checkpoint for it.
+        ``{"classifier", "checkpoint", "accuracy", "mflops"}``, or ``None`` when neither
+        ``classifier`` nor ``checkpoint`` is given and the default reference has no shipped
+        weights (or is not registered, or the env's classifier is an object).
 
     Raises:
-        ValueError: ``classifier`` names no registered classifier.
+        ValueError: the reference asked for (``classifier`` or ``checkpoint`` given) cannot be
+            built (:func:`check_fullres`).
     """
-    kwargs = {**env_spec(env_id).kwargs, **(env_kwargs or {})}
     if classifier is None:
-        name = kwargs.get("classifier")
-        if not isinstance(name, str):
+        classifier = default_fullres(env_id, env_kwargs)
+        if checkpoint is None and classifier not in list_classifiers(pretrained=True):
             return None
-        classifier = "fullres-" + name.removeprefix("gf-")
-        if classifier not in list_classifiers():
-            return None
-    elif classifier not in list_classifiers():
-        raise ValueError(
-            f"--fullres-classifier {classifier!r} is not a registered classifier."
-            f"{did_you_mean(classifier, list_classifiers())} Register it (a module passed with "
-            "--gym-packages) or leave the flag out"
-        )
-    if checkpoint is None and classifier not in list_classifiers(pretrained=True):
-        return None
+    check_fullres(classifier, checkpoint)
     env = gym.make(env_id, **{**(env_kwargs or {}), "split": "test", "device": device})
     source = env_attr(env, "image_source")
     env.close()
@@ -307,6 +302,35 @@ def full_resolution_reference(
         "accuracy": accuracy,
         "mflops": model.step_flops().glance / 1e6,
     }
+
+
+def default_fullres(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str | None:
+    """``fullres-<name>`` for an env whose classifier is ``gf-<name>`` (``None`` for a classifier
+    object)."""
+    name = {**env_spec(env_id).kwargs, **(env_kwargs or {})}.get("classifier")
+    return "fullres-" + name.removeprefix("gf-") if isinstance(name, str) else None
+
+
+def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
+    """Check a full-resolution reference the user asked for before anything runs.
+
+    Raises:
+        ValueError: ``classifier`` is not registered, ``checkpoint`` is not a file, or there is
+            no checkpoint and the classifier has no shipped weights.
+    """
+    if classifier not in list_classifiers():
+        raise ValueError(
+            f"the full-resolution reference {classifier!r} is not a registered classifier."
+            f"{did_you_mean(classifier, list_classifiers())} Name one with --fullres-classifier "
+            "(registered in a module passed with --gym-packages), or leave --fullres-* out"
+        )
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ValueError(f"--fullres-checkpoint {checkpoint!r} is not a file")
+    if checkpoint is None and classifier not in list_classifiers(pretrained=True):
+        raise ValueError(
+            f"--fullres-classifier {classifier!r} has no shipped weights; pass its weights with "
+            "--fullres-checkpoint FILE"
+        )
 
 
 def print_report(results: dict[str, Any]) -> None:

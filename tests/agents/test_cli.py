@@ -153,3 +153,20 @@ def test_evaluate_runs_the_official_gfnet_policy_on_imagenet(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert "04.jpg' is not a readable checkpoint" in cli_error(capsys.readouterr().err)
+
+
+def test_a_full_resolution_reference_that_cannot_be_built_is_refused_before_training(capsys):
+    argv = ["benchmark", "--agents", "random", "--fullres-classifier", "fullres-mnist-clutered100"]
+    with pytest.raises(SystemExit):
+        main(argv)
+    error = cli_error(capsys.readouterr().err)
+    assert "reference 'fullres-mnist-clutered100' is not a registered classifier" in error
+    assert "Did you mean 'fullres-mnist-cluttered100'" in error
+    with pytest.raises(SystemExit):  # MaxMNIST's classifier has no fullres-* entry
+        main(["benchmark", "--env", "GlanceFocus-MaxMNIST-v0", "--fullres-checkpoint", "w.pt"])
+    assert "reference 'fullres-mnist-max2x84' is not a registered" in cli_error(
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--fullres-checkpoint", "no.pt"])
+    assert "--fullres-checkpoint 'no.pt' is not a file" in cli_error(capsys.readouterr().err)
