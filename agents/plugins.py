@@ -28,6 +28,9 @@ def import_gym_packages(modules: Iterable[str]) -> None:
     """Import each module of ``modules`` (RL Zoo's ``--gym-packages``): what it registers at
     import (classifiers, env ids, agents) becomes available.
 
+    Args:
+        modules: importable module names (``my_pkg.envs``); already imported ones are skipped.
+
     Raises:
         ModuleNotFoundError: a module cannot be found (the message names it and the fix).
     """
@@ -46,7 +49,11 @@ def import_gym_packages(modules: Iterable[str]) -> None:
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec of ``env_id``, also for Gymnasium's ``"module:Id"`` form (the module is
-    imported first, as ``gym.make`` does)."""
+    imported first, as ``gym.make`` does).
+
+    Args:
+        env_id: a registered id, or ``"module:Id"``.
+    """
     module, sep, bare = env_id.rpartition(":")
     if sep:
         import_gym_packages([module])
@@ -57,6 +64,11 @@ def merge_env_kwargs(
     user: dict[str, Any], required: dict[str, Any], by: str = "the policy"
 ) -> dict[str, Any]:
     """``user``'s env arguments with ``required`` (what a policy needs) on top.
+
+    Args:
+        user: the env arguments the user gave (``--env-kwargs``).
+        required: the arguments the policy or algorithm cannot run without.
+        by: who requires them, for the error message.
 
     Raises:
         ValueError: both set an argument to different values.
@@ -73,6 +85,12 @@ def parse_pairs(
 ) -> dict[str, Any]:
     """``["key<sep>value", ...]`` -> ``{key: value_of(value)}``.
 
+    Args:
+        items: the strings as typed (each split at its first ``sep``).
+        sep: the separator, ``":"`` or ``"="``.
+        value_of: turns a value string into the value.
+        flag: the flag they came from, for the error message.
+
     Raises:
         ValueError: an item without ``sep`` or without a key (the message names ``flag``).
     """
@@ -86,7 +104,8 @@ def parse_pairs(
 
 
 def literal_or_string(text: str) -> Any:
-    """``text`` as a Python literal where it parses as one, else the string itself."""
+    """``text`` as a Python literal where it parses as one (``4``, ``None``, ``'a'``), else the
+    string itself (``/data/mnist``)."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
