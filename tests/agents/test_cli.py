@@ -170,3 +170,22 @@ def test_a_full_resolution_reference_that_cannot_be_built_is_refused_before_trai
     with pytest.raises(SystemExit):
         main(["benchmark", "--fullres-checkpoint", "no.pt"])
     assert "--fullres-checkpoint 'no.pt' is not a file" in cli_error(capsys.readouterr().err)
+
+
+def test_leaderboard_gives_its_packages_and_env_kwargs_to_every_job(tmp_path):
+    from agents.leaderboard import LeaderboardConfig, plan
+    from agents.protocol import HeuristicAgent
+
+    config = LeaderboardConfig(
+        gym_packages=["json"],
+        env_kwargs={"max_focus_steps": 2},
+        tasks=["GlanceFocus-ClutteredMNIST-v0"],
+        agents=["center"],
+        seeds=[0],
+        out=str(tmp_path),
+    )
+    _, jobs = plan(config)
+    assert {j.agent for j in jobs} == {"center", "random", "oracle"}
+    assert all(j.gym_packages == ("json",) for j in jobs)  # a spawned worker imports them
+    assert all(j.run.env_kwargs == {"max_focus_steps": 2} for j in jobs)
+    assert HeuristicAgent("center").train(jobs[0].run).max_focus_steps == 2
