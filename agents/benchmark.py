@@ -25,6 +25,7 @@ from agents.early_exit import as_records, budget_curve
 from agents.env_api import env_attr
 from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
+from agents.plugins import PluginOptions, env_spec
 from agents.policies import load_policy
 from agents.protocol import is_agent_spec, train_for_benchmark
 from agents.reporting import print_table, write_json
@@ -32,15 +33,19 @@ from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
 from agents.visualize import write_examples
 from classifiers import create_classifier, list_classifiers
 from classifiers.train import evaluate as evaluate_classifier
+from classifiers.utils import did_you_mean
 
 CALIBRATION_SEED = 10_000  # canvases of the calibration set: train split, a seed of their own
 
 
 @dataclass
-class BenchmarkConfig:
-    """What to run; every field is a flag of ``glance-focus benchmark``."""
+class BenchmarkConfig(PluginOptions):
+    """Train and compare agents; write results.json and plots. Every field is a flag of
+    ``glance-focus benchmark``; ``env_kwargs`` reach every env, stage 3 and the full-resolution
+    reference."""
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
+    """the env id ("module:Id" imports module first)"""
     agents: list[str] = field(default_factory=lambda: ["ppo", *BASELINES])
     """learned algorithms, heuristic baselines and your own agents ("pkg.module:make_agent",
     see agents.protocol) to compare"""
@@ -61,9 +66,15 @@ class BenchmarkConfig:
     interrupted benchmark picks up where it stopped)"""
     finetune_images: int | None = None
     """train (and test) digits stage 3 uses (default: all)"""
+    fullres_classifier: str | None = None
+    """registry name of the full-resolution reference (default: fullres-<the env's classifier
+    without gf->, left out when it has no weights)"""
+    fullres_checkpoint: str | None = None
+    """weights of the full-resolution reference (default: its shipped ones)"""
     progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         unknown = [a for a in self.agents if a not in ALGORITHMS and a not in BASELINES]
         unknown = [a for a in unknown if not is_agent_spec(a)]
         if unknown:
@@ -73,6 +84,11 @@ class BenchmarkConfig:
             )
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        if self.fullres_classifier or self.fullres_checkpoint:  # fail now, not after training
+            check_fullres(
+                self.fullres_classifier or default_fullres(self.env, self.env_kwargs),
+                self.fullres_checkpoint,
+            )
 
 
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
@@ -94,17 +110,20 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                     device=config.device,
                     out=str(out / "agents" / f"{name}-seed{seed}"),
                     eval_images=min(500, config.test_images or 500),
+                    env_kwargs=config.env_kwargs,
                     progress=config.progress,
                 )
                 policy, _ = train_agent(agent_config, reuse=config.reuse)
-                env_kwargs = agent_config.env_kwargs
+                env_kwargs = agent_config.env_arguments
                 if config.finetune_epochs:
                     checkpoint, history = _stage3(agent_config, config, out)
                     stage3_env = {**env_kwargs, "checkpoint": checkpoint}
                     stage3_runs.append(_evaluate(policy, config, stage3_env, device))
                     stage3_histories.append(history)
             elif name in BASELINES:
-                policy, env_kwargs = load_policy(name, None, config.env, seed)
+                policy, env_kwargs = load_policy(
+                    name, None, config.env, seed, env_kwargs=config.env_kwargs
+                )
             else:  # an agent of the protocol (agents.protocol), e.g. "my_pkg.algo:make_agent"
                 policy, env_kwargs = train_for_benchmark(
                     name,
@@ -116,6 +135,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                     device=config.device,
                     eval_images=min(500, config.test_images or 500),
                     reuse=config.reuse,
+                    env_kwargs=config.env_kwargs,
                 )
             runs.append(_evaluate(policy, config, env_kwargs, device))
             if seed == seeds[0]:  # examples-<agent>.png: episodes of the first seed's policy
@@ -130,7 +150,14 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             if shown in results["agents"]:
                 accuracy = results["agents"][shown]["anytime_accuracy"]
                 print(f"{shown}: {' '.join(f'{a:.3f}' for a in accuracy)}")
-    full = full_resolution_reference(config.env, config.test_images, device)
+    full = full_resolution_reference(
+        config.env,
+        config.test_images,
+        device,
+        env_kwargs=config.env_kwargs,
+        classifier=config.fullres_classifier,
+        checkpoint=config.fullres_checkpoint,
+    )
     results["full_resolution"] = full
     if full is None:
         print(f"no full-resolution reference for {config.env}: its row and column are omitted")
@@ -174,6 +201,7 @@ def _stage3(
     run = out / "stage3" / f"{agent_config.algo}-seed{agent_config.seed}"
     finetune_config = FinetuneConfig(
         env=config.env,
+        env_kwargs=config.env_kwargs,
         agent=agent_config.algo,
         model=str(agent_config.run_dir / "model.zip"),
         epochs=config.finetune_epochs,
@@ -225,24 +253,84 @@ def _summarise(
 
 
 def full_resolution_reference(
-    env_id: str, test_images: int | None, device
+    env_id: str,
+    test_images: int | None,
+    device,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    classifier: str | None = None,
+    checkpoint: str | None = None,
 ) -> dict[str, Any] | None:
-    """Accuracy and MFLOPs of the full-resolution model of the env's data: one canvas per test
-    digit, as for the agents (the placements are drawn from the classifier evaluation's seed).
-    ``None`` when the env's classifier has no ``fullres-<name>`` entry with shipped weights."""
-    classifier = gym.spec(env_id).kwargs.get("classifier")
-    if not isinstance(classifier, str):
-        return None
-    name = "fullres-" + classifier.removeprefix("gf-")
-    if name not in list_classifiers(pretrained=True):
-        return None
-    env = gym.make(env_id, split="test", device=device)
+    """Accuracy and MFLOPs of the full-resolution model on the env's test data (``env_kwargs``
+    included, e.g. ``mnist_root=``): one canvas per test digit, as for the agents (the placements
+    are drawn from the classifier evaluation's seed).
+
+    Args:
+        env_id: the benchmark's env id.
+        test_images: evaluate on the first N test images (``None``: all).
+        device: where the model runs.
+        env_kwargs: the env arguments the agents ran with.
+        classifier: registry name of the reference; default ``fullres-<name>`` for the env's
+            classifier ``gf-<name>``.
+        checkpoint: its weights; default the shipped ones.
+
+    Returns:
+        ``{"classifier", "checkpoint", "accuracy", "mflops"}``, or ``None`` when neither
+        ``classifier`` nor ``checkpoint`` is given and the default reference has no shipped
+        weights (or is not registered, or the env's classifier is an object).
+
+    Raises:
+        ValueError: the reference asked for (``classifier`` or ``checkpoint`` given) cannot be
+            built (:func:`check_fullres`).
+    """
+    if classifier is None:
+        classifier = default_fullres(env_id, env_kwargs)
+        if checkpoint is None and classifier not in list_classifiers(pretrained=True):
+            return None
+    check_fullres(classifier, checkpoint)
+    env = gym.make(env_id, **{**(env_kwargs or {}), "split": "test", "device": device})
     source = env_attr(env, "image_source")
     env.close()
-    model = create_classifier(name, pretrained=True, device=device)
+    model = create_classifier(
+        classifier, pretrained=checkpoint is None, checkpoint=checkpoint, device=device
+    )
     source = source if test_images is None else source.head(test_images)
     accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
-    return {"classifier": name, "accuracy": accuracy, "mflops": model.step_flops().glance / 1e6}
+    return {
+        "classifier": classifier,
+        "checkpoint": checkpoint,
+        "accuracy": accuracy,
+        "mflops": model.step_flops().glance / 1e6,
+    }
+
+
+def default_fullres(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str | None:
+    """``fullres-<name>`` for an env whose classifier is ``gf-<name>`` (``None`` for a classifier
+    object)."""
+    name = {**env_spec(env_id).kwargs, **(env_kwargs or {})}.get("classifier")
+    return "fullres-" + name.removeprefix("gf-") if isinstance(name, str) else None
+
+
+def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
+    """Check a full-resolution reference the user asked for before anything runs.
+
+    Raises:
+        ValueError: ``classifier`` is not registered, ``checkpoint`` is not a file, or there is
+            no checkpoint and the classifier has no shipped weights.
+    """
+    if classifier not in list_classifiers():
+        raise ValueError(
+            f"the full-resolution reference {classifier!r} is not a registered classifier."
+            f"{did_you_mean(classifier, list_classifiers())} Name one with --fullres-classifier "
+            "(registered in a module passed with --gym-packages), or leave --fullres-* out"
+        )
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ValueError(f"--fullres-checkpoint {checkpoint!r} is not a file")
+    if checkpoint is None and classifier not in list_classifiers(pretrained=True):
+        raise ValueError(
+            f"--fullres-classifier {classifier!r} has no shipped weights; pass its weights with "
+            "--fullres-checkpoint FILE"
+        )
 
 
 def print_report(results: dict[str, Any]) -> None:

@@ -1,107 +1,61 @@
 """``glance-focus``: the toolkit's command line (``python -m agents`` does the same).
 
-Subcommands: ``benchmark`` (train learned agents, compare them with every heuristic, write
-results.json and plots), ``leaderboard`` (a suite of tasks x agents x seeds with suite-level
-statistics, :mod:`agents.leaderboard`), ``train`` (one agent), ``evaluate`` (one policy on the
-test split), ``finetune`` (stage 3: the classifier on a trained policy's locations),
-``visualize`` (a grid of episodes and a heat map of where a policy looks).
+One subcommand per settings dataclass, its flags made by ``tyro`` from the fields (a field's
+docstring is its ``--help``): ``benchmark`` (train learned agents, compare them with every
+heuristic, write results.json and plots), ``leaderboard`` (a suite of tasks x agents x seeds with
+suite-level statistics, :mod:`agents.leaderboard`), ``train`` (one agent), ``evaluate`` (one
+policy on the test split), ``finetune`` (stage 3: the classifier on a trained policy's
+locations), ``visualize`` (a grid of episodes and a heat map of where a policy looks) and
+``train-classifier`` (stage 1, the same as ``python -m classifiers.train``).
+
+Every subcommand takes RL Zoo's ``--gym-packages MODULE ...`` (imported first: your classifiers,
+env ids and agents) and ``--env-kwargs key:value ...`` (env arguments; see :mod:`agents.plugins`).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
+from typing import Annotated, Union
 
-from agents import finetune as finetune_module
-from agents import train as train_module
+import tyro
+
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
-from agents.policies import load_policy, policy_names
+from agents.finetune import FinetuneConfig, run_finetune
+from agents.leaderboard import LeaderboardConfig, run_leaderboard
+from agents.policies import PolicyOptions, load_policy
+from agents.train import AgentConfig, run_train
 from agents.visualize import VisualizeConfig, visualize
-from classifiers.flags import add_dataclass_arguments
+from classifiers.train import TrainConfig, run_training
 
 
-def _benchmark_parser(sub) -> None:
-    parser = sub.add_parser(
-        "benchmark", help="train and compare agents; write results.json and plots"
-    )
-    add_dataclass_arguments(parser, BenchmarkConfig)
+@dataclass
+class EvaluateConfig(PolicyOptions):
+    """Accuracy after each step of one policy on the test split, with 95% bootstrap intervals."""
+
+    max_focus_steps: int | None = None
+    """focus steps of the env and the policy (default: the env's)"""
+    test_images: int | None = None
+    """evaluate on the first N test images (default: all)"""
 
 
-def _evaluate_parser(sub) -> None:
-    parser = sub.add_parser(
-        "evaluate", help="accuracy after each step of one policy on the test split"
-    )
-    parser.add_argument("--env", default="GlanceFocus-ClutteredMNIST100-v0")
-    parser.add_argument(
-        "--agent",
-        required=True,
-        help=f"one of {', '.join(policy_names())} (learned algorithms and gfnet need --model)",
-    )
-    parser.add_argument("--model", help="saved model.zip of a learned agent, or a GFNet checkpoint")
-    parser.add_argument(
-        "--max-focus-steps",
-        type=int,
-        default=None,
-        help="focus steps of the env and the policy (default: the env's)",
-    )
-    parser.add_argument("--test-images", type=int, default=None)
-    parser.add_argument("--device", default=None)
-
-
-def _visualize_parser(sub) -> None:
-    parser = sub.add_parser(
-        "visualize", help="examples.png (episodes, patches, predictions) and heatmap.png"
-    )
-    add_dataclass_arguments(parser, VisualizeConfig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="glance-focus", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    _benchmark_parser(sub)
-    sub.add_parser("train", help="train one agent (see glance-focus train --help)", add_help=False)
-    _evaluate_parser(sub)
-    _visualize_parser(sub)
-    sub.add_parser(
-        "finetune",
-        help="stage 3: fine-tune the classifier on a policy's locations (see --help)",
-        add_help=False,
-    )
-    sub.add_parser(
-        "leaderboard",
-        help="every agent of a suite on every task and seed; leaderboard.json/md and plots",
-        add_help=False,
-    )
-    if argv[:1] == ["train"]:
-        return train_module.main(argv[1:])
-    if argv[:1] == ["finetune"]:
-        return finetune_module.main(argv[1:])
-    if argv[:1] == ["leaderboard"]:  # agents.leaderboard: suites of tasks x agents x seeds
-        from agents import leaderboard
-
-        return leaderboard.main(argv[1:])
-    args = parser.parse_args(argv)
-    if args.command == "benchmark":
-        options = {k: v for k, v in vars(args).items() if k != "command"}
-        run_benchmark(BenchmarkConfig(**options))
-        return 0
-    if args.command == "visualize":
-        try:
-            config = VisualizeConfig(**{k: v for k, v in vars(args).items() if k != "command"})
-        except ValueError as error:
-            parser.error(str(error))
-        visualize(config)
-        return 0
+def run_evaluate(config: EvaluateConfig) -> int:
+    """Evaluate ``config``'s policy and print the accuracy after each step."""
     try:
         policy, env_kwargs = load_policy(
-            args.agent, args.model, args.env, max_focus_steps=args.max_focus_steps
+            config.agent,
+            config.model,
+            config.env,
+            max_focus_steps=config.max_focus_steps,
+            device=config.device,
+            env_kwargs=config.env_kwargs,
         )
-    except ValueError as error:
-        parser.error(str(error))
+    except ValueError as error:  # what only loading can check (the file, clashing env arguments)
+        print(f"glance-focus evaluate: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     result = evaluate_policy(
-        policy, args.env, max_images=args.test_images, device=args.device, **env_kwargs
+        policy, config.env, max_images=config.test_images, device=config.device, **env_kwargs
     )
     for t, (accuracy, (low, high)) in enumerate(
         zip(result.anytime_accuracy, result.confidence_intervals(), strict=True)
@@ -110,6 +64,69 @@ def main(argv: list[str] | None = None) -> int:
             f"step {t}: accuracy {accuracy:.3f} [{low:.3f}, {high:.3f}] at {result.mflops[t]:.1f} MFLOPs"
         )
     return 0
+
+
+def _run_benchmark(config: BenchmarkConfig) -> int:
+    run_benchmark(config)
+    return 0
+
+
+def _run_leaderboard(config: LeaderboardConfig) -> int:
+    run_leaderboard(config)
+    return 0
+
+
+def _run_visualize(config: VisualizeConfig) -> int:
+    visualize(config)
+    return 0
+
+
+SUBCOMMANDS = {
+    "benchmark": (BenchmarkConfig, _run_benchmark, "train and compare agents; results.json, plots"),
+    "leaderboard": (
+        LeaderboardConfig,
+        _run_leaderboard,
+        "every agent of a suite on every task and seed; leaderboard.json/md and plots",
+    ),
+    "train": (AgentConfig, run_train, "train one agent (model.zip, summary.json)"),
+    "evaluate": (EvaluateConfig, run_evaluate, "accuracy after each step of one policy"),
+    "finetune": (
+        FinetuneConfig,
+        run_finetune,
+        "stage 3: fine-tune the classifier on a trained policy's locations",
+    ),
+    "visualize": (
+        VisualizeConfig,
+        _run_visualize,
+        "examples.png (episodes, patches, predictions) and heatmap.png",
+    ),
+    "train-classifier": (
+        TrainConfig,
+        run_training,
+        "stage 1: train a glance/focus classifier (= python -m classifiers.train)",
+    ),
+}
+"""Subcommand -> (its settings dataclass, what runs them, one line of help)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) into one subcommand's settings and run it."""
+    choices = tuple(
+        Annotated[settings, tyro.conf.subcommand(name, description=line, prefix_name=False)]
+        for name, (settings, _, line) in SUBCOMMANDS.items()
+    )
+    try:
+        config = tyro.cli(
+            Union[choices],  # noqa: UP007  (a Union built at run time)
+            prog="glance-focus",
+            description=__doc__.split("\n\n")[0],
+            args=sys.argv[1:] if argv is None else argv,
+        )
+    except (FileNotFoundError, ImportError) as error:  # a settings check (tyro reports ValueErrors)
+        print(f"glance-focus: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    run = next(run for settings, run, _ in SUBCOMMANDS.values() if type(config) is settings)
+    return run(config)
 
 
 if __name__ == "__main__":

@@ -23,23 +23,23 @@ The exported weights plug into the environments with ``checkpoint=``::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import torch
+import tyro
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
-from agents.train import ALGORITHMS, load_model, policy_env_kwargs
+from agents.plugins import PluginOptions, env_spec
+from agents.policies import load_policy
+from agents.train import ALGORITHMS
 from classifiers.checkpoint import load_file, load_into
 from classifiers.data import DigitAugment, ImageSource, mnist_canvases
-from classifiers.flags import add_dataclass_arguments
 from classifiers.registry import create_classifier, get_entry
 from classifiers.training import (
     EVAL_SEED,
@@ -61,17 +61,15 @@ PLAIN = (str, int, float, bool, type(None))
 
 
 @dataclass
-class FinetuneConfig(RunSettings):
-    """Stage-3 settings: the policy, the env it was trained on, and the training run; every field is
-    a command-line flag. The weights are exported to ``<out>/classifier.pt`` unless ``export`` says
-    otherwise. A classifier object in the env's arguments (an ``nn.Module`` implementing the
+class FinetuneConfig(RunSettings, PluginOptions):
+    """Stage 3: fine-tune the env's classifier on the locations a trained policy picks; every field
+    is a command-line flag. The weights are exported to ``<out>/classifier.pt`` unless ``export``
+    says otherwise. A classifier object in the env's arguments (an ``nn.Module`` implementing the
     interface) is copied, its parameters made trainable again (an env freezes the ones it is
     given), and the copy trained; the caller's object stays as it was."""
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
-    """the registered id the policy was trained on"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """env arguments on top of the id's, as key:value (e.g. mnist_root:/data/mnist checkpoint:w.pt)"""
+    """the registered id the policy was trained on ("module:Id" imports module first)"""
     agent: str = "ppo"
     """algorithm of the policy: one of ppo, a2c, sac, td3, recurrent_ppo, dqn"""
     model: str = ""
@@ -86,6 +84,7 @@ class FinetuneConfig(RunSettings):
     lr: float = 1e-4
 
     def __post_init__(self) -> None:
+        PluginOptions.__post_init__(self)  # import --gym-packages before reading the env
         super().__post_init__()
         if self.agent not in ALGORITHMS:
             raise ValueError(f"agent must be one of {sorted(ALGORITHMS)}, got {self.agent!r}")
@@ -108,7 +107,7 @@ class FinetuneConfig(RunSettings):
 
 def env_arguments(config: FinetuneConfig) -> dict[str, Any]:
     """The env's arguments: the registered id's, with ``config.env_kwargs`` on top."""
-    return {**gym.spec(config.env).kwargs, **config.env_kwargs}
+    return {**env_spec(config.env).kwargs, **config.env_kwargs}
 
 
 def _classifier(
@@ -154,11 +153,25 @@ def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def policy_locate(
-    model: nn.Module, policy: BaseAlgorithm, max_focus_steps: int, deterministic: bool
+    model: nn.Module,
+    policy: BaseAlgorithm,
+    max_focus_steps: int,
+    deterministic: bool,
+    policy_kwargs: dict[str, Any],
 ) -> Locate:
     """A :data:`~classifiers.training.Locate` that runs the env's episode logic on each batch with
-    ``policy`` choosing every focus step (its mean action when ``deterministic``)."""
-    rollout_kwargs = policy_env_kwargs(policy)
+    ``policy`` choosing every focus step (its mean action when ``deterministic``).
+
+    Args:
+        model: the classifier being trained (the observations come from it).
+        policy: a learned agent (SB3's ``predict``).
+        max_focus_steps: focus steps per episode.
+        deterministic: use the policy's mean action.
+        policy_kwargs: the env arguments the policy needs (from :func:`agents.load_policy`):
+            its ``observation``, ``action_type`` and ``grid_size`` shape the rollout.
+    """
+    keys = ("observation", "action_type", "grid_size")
+    rollout_kwargs = {k: policy_kwargs[k] for k in keys if k in policy_kwargs}
 
     def locate(images, labels, boxes, rng):
         return rollout_locations(
@@ -183,11 +196,13 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
     train_data, test_data, data_name = _data(config, kwargs)
     steps = int(kwargs.get("max_focus_steps", 4))
     batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
-    policy = load_model(config.agent, config.model, device="cpu")
+    policy, policy_kwargs = load_policy(
+        config.agent, config.model, config.env, max_focus_steps=steps, device="cpu"
+    )
 
     def evaluate_model() -> dict[str, list[float]]:
         locates = {
-            "policy": policy_locate(model, policy, steps, deterministic=True),
+            "policy": policy_locate(model, policy, steps, True, policy_kwargs),
             "random": random_locate(model.patch_size, steps),
         }
         return evaluate_steps(model, eval_batches(test_data, 256, EVAL_SEED), locates)
@@ -197,7 +212,7 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
     return Trainer(
         model,
         batches,
-        policy_locate(model, policy, steps, config.deterministic),
+        policy_locate(model, policy, steps, config.deterministic, policy_kwargs),
         config,
         name=name,
         evaluate=evaluate_model,
@@ -234,11 +249,12 @@ def finetune(config: FinetuneConfig, restart_stale: bool = False) -> list[dict[s
 
 def main(argv: list[str] | None = None) -> int:
     """``glance-focus finetune``: parse flags, run stage 3, print accuracies before and after."""
-    parser = argparse.ArgumentParser(
-        prog="glance-focus finetune", description=__doc__.split("\n\n")[0]
-    )
-    add_dataclass_arguments(parser, FinetuneConfig)
-    history = finetune(FinetuneConfig(**vars(parser.parse_args(argv))))
+    return run_finetune(tyro.cli(FinetuneConfig, prog="glance-focus finetune", args=argv))
+
+
+def run_finetune(config: FinetuneConfig) -> int:
+    """Run stage 3 of ``config`` and print the test accuracy per step before and after."""
+    history = finetune(config)
     before, after = history[0]["test_acc_policy"], history[-1]["test_acc_policy"]
     print(
         "test accuracy per step with the policy's locations: stage 1 "

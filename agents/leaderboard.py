@@ -22,7 +22,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -31,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tyro
 
 from agents import statistics
 from agents.launchers import LAUNCHERS, launch
+from agents.plugins import PluginOptions, import_gym_packages
 from agents.protocol import (
     Run,
     describe,
@@ -44,7 +45,6 @@ from agents.protocol import (
     train_or_reuse,
 )
 from agents.reporting import write_json
-from classifiers.flags import add_dataclass_arguments
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
 HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
@@ -133,8 +133,9 @@ def get_suite(name: str) -> Suite:
 
 
 @dataclass
-class LeaderboardConfig:
-    """What to run; every field is a flag of ``glance-focus leaderboard``."""
+class LeaderboardConfig(PluginOptions):
+    """Every agent of a suite on every task and seed; leaderboard.json/md and plots. Every field
+    is a flag of ``glance-focus leaderboard``."""
 
     suite: str = "mnist"
     """a registered suite or a suite .json file"""
@@ -172,6 +173,7 @@ class LeaderboardConfig:
     """bootstrap replicates of every interval"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
         if self.on_mismatch not in ("redo", "refuse"):
@@ -198,6 +200,8 @@ class Job:
     device: str
     reuse: bool
     on_mismatch: str
+    gym_packages: tuple[str, ...] = ()
+    """modules a worker imports before the run (``--gym-packages``)"""
 
     @property
     def run(self) -> Run:
@@ -238,6 +242,7 @@ def run_job(job: Job) -> dict[str, Any]:
     import gf_env  # noqa: F401  (registers the ids in a fresh worker)
     from agents.evaluation import evaluate_policy
 
+    import_gym_packages(job.gym_packages)  # a spawned worker has not imported them
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same arithmetic under every launcher
     try:
@@ -277,6 +282,8 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
         tasks = tuple(known[t] for t in config.tasks)
     if config.timesteps is not None:
         tasks = tuple(replace(t, timesteps=config.timesteps) for t in tasks)
+    if config.env_kwargs:
+        tasks = tuple(replace(t, env_kwargs={**t.env_kwargs, **config.env_kwargs}) for t in tasks)
     agents = list(config.agents if config.agents is not None else suite.agents)
     agents += [a for a in ANCHORS if a not in agents]
     for agent in agents:
@@ -299,6 +306,7 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
             device=config.device,
             reuse=config.reuse,
             on_mismatch=config.on_mismatch,
+            gym_packages=tuple(config.gym_packages),
         )
         for task in tasks
         for agent in agents
@@ -580,17 +588,8 @@ def _interval(value: dict[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``glance-focus leaderboard``."""
-    parser = argparse.ArgumentParser(
-        prog="glance-focus leaderboard", description=__doc__.split("\n\n")[0]
-    )
-    add_dataclass_arguments(parser, LeaderboardConfig)
-    args = parser.parse_args(argv)
-    try:
-        config = LeaderboardConfig(**vars(args))
-    except ValueError as error:
-        parser.error(str(error))
-    run_leaderboard(config)
+    """``glance-focus leaderboard`` (``python -m agents.leaderboard``)."""
+    run_leaderboard(tyro.cli(LeaderboardConfig, prog="glance-focus leaderboard", args=argv))
     return 0
 
 

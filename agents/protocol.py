@@ -52,11 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import gymnasium as gym
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.baselines import BASELINES, make_baseline
 from agents.evaluation import Policy, evaluate_policy
+from agents.plugins import env_spec
 from agents.reporting import write_json
 from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
 from classifiers import get_entry
@@ -191,14 +191,9 @@ class SB3Agent:
         return DEFAULT_HYPERPARAMS[self.algo]
 
     def config(self, run: Run) -> AgentConfig:
-        """The :class:`AgentConfig` of ``run`` (only the ``observation`` env argument is free;
-        DQN adds grid actions itself)."""
-        extra = set(run.env_kwargs) - {"observation"}
-        if extra:
-            raise ValueError(
-                f"built-in algorithm {self.algo!r} takes only the env argument 'observation', got "
-                f"{sorted(extra)}; wrap the algorithm in your own agent to pass others"
-            )
+        """The :class:`AgentConfig` of ``run``: its ``observation`` env argument picks the
+        observation, the others (``mnist_root``, ``classifier``, ...) pass to the env as they are;
+        DQN adds grid actions itself."""
         return AgentConfig(
             algo=self.algo,
             env=run.env_id,
@@ -210,13 +205,14 @@ class SB3Agent:
             eval_freq=run.eval_freq,
             eval_images=run.eval_images,
             observation=run.env_kwargs.get("observation", "dict"),
+            env_kwargs={k: v for k, v in run.env_kwargs.items() if k != "observation"},
             hp=dict(run.hyperparams),
             progress=False,
         )
 
     def env_kwargs_for(self, run: Run) -> dict[str, Any]:
         """The env arguments the trained policy acts in (DQN: grid actions)."""
-        return self.config(run).env_kwargs
+        return self.config(run).env_arguments
 
     def train(self, run: Run) -> Policy:
         timing = TimingCallback()
@@ -241,8 +237,8 @@ class HeuristicAgent:
     source_file: str = inspect.getfile(make_baseline)
 
     def train(self, run: Run) -> Policy:
-        max_steps = gym.spec(run.env_id).kwargs.get("max_focus_steps", 4)
-        return make_baseline(self.name, max_steps, seed=run.seed)
+        steps = {**env_spec(run.env_id).kwargs, **run.env_kwargs}.get("max_focus_steps", 4)
+        return make_baseline(self.name, steps, seed=run.seed)
 
 
 def resolve_agent(spec: str) -> Any:
@@ -410,11 +406,13 @@ def train_for_benchmark(
     device: str = "auto",
     eval_images: int = 500,
     reuse: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> tuple[Policy, dict[str, Any]]:
-    """Train (or reuse) the protocol agent ``spec`` for ``glance-focus benchmark``; returns the
-    policy and the env arguments to evaluate it with."""
+    """Train (or reuse) the protocol agent ``spec`` for ``glance-focus benchmark`` (in the env
+    ``env_id`` with ``env_kwargs``); returns the policy and the env arguments to evaluate it with."""
     run = Run(
         env_id,
+        env_kwargs=dict(env_kwargs or {}),
         seed=seed,
         timesteps=timesteps,
         run_dir=Path(run_dir),
@@ -478,7 +476,7 @@ def _classifier_hash(run: Run) -> str | None:
     if checkpoint is not None:
         path: Path | None = Path(checkpoint)
     else:
-        name = run.env_kwargs.get("classifier", gym.spec(run.env_id).kwargs.get("classifier"))
+        name = run.env_kwargs.get("classifier", env_spec(run.env_id).kwargs.get("classifier"))
         try:
             path = get_entry(name).weights_path if isinstance(name, str) else None
         except KeyError:

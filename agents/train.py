@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import tyro
 from sb3_contrib import TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -32,10 +32,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents.evaluation import evaluate_policy
 from agents.model_files import safe_custom_objects
+from agents.plugins import HyperParams, PluginOptions, merge_env_kwargs
 from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
 from classifiers.checkpoint import atomic_write
-from classifiers.flags import add_dataclass_arguments, field_docs
 from gf_env.sb3 import make_sb3_vec_env
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
@@ -79,8 +79,8 @@ DEFAULT_TIMESTEPS = 400_000
 
 
 @dataclass
-class AgentConfig:
-    """Settings of one agent training; every field is a command-line flag."""
+class AgentConfig(PluginOptions):
+    """Train one agent on the batched env; saves model.zip, summary.json and TensorBoard logs."""
 
     algo: str = "ppo"
     """one of ppo, a2c, sac, td3, recurrent_ppo, dqn, tqc"""
@@ -101,12 +101,13 @@ class AgentConfig:
     state alone, which says little about where things are)"""
     features_dim: int = 256
     """output size of the GlanceStateExtractor"""
-    hp: dict[str, Any] = field(default_factory=dict)
+    hp: HyperParams = field(default_factory=dict)
     """algorithm hyperparameters overriding the defaults, e.g. --hp learning_rate=1e-4
     (policy_kwargs are merged key by key into the defaults)"""
     progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {self.algo!r}")
         if self.timesteps < 1 or self.num_envs < 1:
@@ -119,12 +120,13 @@ class AgentConfig:
         return Path(self.out or Path("runs") / "agents" / self.env / f"{self.algo}-seed{self.seed}")
 
     @property
-    def env_kwargs(self) -> dict[str, Any]:
-        """Environment arguments of this run (grid actions for DQN)."""
+    def env_arguments(self) -> dict[str, Any]:
+        """Environment arguments of this run: ``env_kwargs``, the observation and, for DQN, grid
+        actions (``env_kwargs`` may not set these differently)."""
         kwargs: dict[str, Any] = {"observation": self.observation}
         if self.algo in GRID_ONLY:
             kwargs["action_type"] = "grid"
-        return kwargs
+        return merge_env_kwargs(self.env_kwargs, kwargs, by=f"--algo {self.algo} / --observation")
 
 
 class AnytimeEvalCallback(BaseCallback):
@@ -152,7 +154,7 @@ class AnytimeEvalCallback(BaseCallback):
             max_images=cfg.eval_images,
             num_envs=min(cfg.num_envs, cfg.eval_images),
             device=self.model.device.type,
-            **cfg.env_kwargs,
+            **cfg.env_arguments,
         )
         record = {
             "timesteps": self.num_timesteps,
@@ -173,7 +175,7 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
         num_envs=config.num_envs,
         seed=config.seed,
         device=config.device,  # the env reads "auto" itself
-        **config.env_kwargs,
+        **config.env_arguments,
     )
     defaults = dict(DEFAULT_HYPERPARAMS[config.algo])
     hyperparams = {**defaults, **config.hp}
@@ -241,7 +243,9 @@ def finished_run(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]] | 
         return None
     summary = json.loads(summary_path.read_text())
     wanted = json.loads(json.dumps(dataclasses.asdict(config)))
-    if {**summary["config"], "progress": None} != {**wanted, "progress": None}:
+    ignored = {"progress": None, "gym_packages": None}  # how a run is watched or set up
+    saved = {"env_kwargs": {}, **summary["config"], **ignored}  # env_kwargs: older summaries
+    if saved != {**wanted, **ignored}:
         return None
     return load_model(config.algo, model_path, device=config.device), summary
 
@@ -280,9 +284,12 @@ def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:
     return kwargs
 
 
-def load_agent(algo: str, path: str | os.PathLike) -> tuple[BaseAlgorithm, dict[str, Any]]:
-    """A saved agent (:func:`load_model`) and the env arguments it was trained with."""
-    policy = load_model(algo, path)
+def load_agent(
+    algo: str, path: str | os.PathLike, device: str = "auto"
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """A saved agent (:func:`load_model`, on ``device``) and the env arguments it was trained
+    with."""
+    policy = load_model(algo, path, device=device)
     return policy, policy_env_kwargs(policy)
 
 
@@ -291,31 +298,14 @@ def _policy_name(algo: str, observation_space: gym.Space) -> str:
     return f"{prefix}LstmPolicy" if algo == "recurrent_ppo" else f"{prefix}Policy"
 
 
-def _parse_hyperparams(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON (numbers, booleans, lists), else as strings."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--hp takes key=value pairs, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m agents.train", description=__doc__.split("\n\n")[0]
-    )
-    add_dataclass_arguments(parser, AgentConfig, skip=("hp",))
-    parser.add_argument(
-        "--hp", nargs="*", default=[], metavar="KEY=VALUE", help=field_docs(AgentConfig)["hp"]
-    )
-    args = vars(parser.parse_args(argv))
-    args["hp"] = _parse_hyperparams(args["hp"])
-    _, summary = train_agent(AgentConfig(**args))
+    """``glance-focus train`` (``python -m agents.train``): train one agent, print its accuracy."""
+    return run_train(tyro.cli(AgentConfig, prog="glance-focus train", args=argv))
+
+
+def run_train(config: AgentConfig) -> int:
+    """Train ``config``'s agent and print where it was saved and its test accuracy per step."""
+    _, summary = train_agent(config)
     accuracy = " ".join(f"{a:.3f}" for a in summary["final_anytime_accuracy"])
     print(f"saved {summary['model']}; test accuracy per step: {accuracy}")
     return 0

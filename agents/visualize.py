@@ -19,22 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines import BASELINES
 from agents.env_api import env_attr
 from agents.evaluation import EvalResult, Policy, evaluate_policy
-from agents.policies import load_policy, policy_names
+from agents.policies import PolicyOptions, load_policy
 
 
 @dataclass
-class VisualizeConfig:
-    """What to draw; every field is a flag of ``glance-focus visualize``."""
+class VisualizeConfig(PolicyOptions):
+    """Draw examples.png (episodes, patches, predictions) and heatmap.png (where a policy looks);
+    every field is a flag of ``glance-focus visualize``."""
 
-    env: str = "GlanceFocus-ClutteredMNIST100-v0"
-    agent: str = "saliency"
-    """a heuristic baseline, a learned algorithm (then --model names its saved zip) or gfnet
-    (then --model names the GFNet checkpoint)"""
-    model: str | None = None
-    """saved model.zip of a learned agent, or a GFNet checkpoint"""
     n: int = 16
     """episodes in the grid, spread evenly over the evaluated test images (ordered by class)"""
     test_images: int | None = None
@@ -43,19 +37,9 @@ class VisualizeConfig:
     """folder for examples.png and heatmap.png"""
     seed: int = 0
     """canvas seed (the benchmark's is 0)"""
-    device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.agent not in policy_names():
-            raise ValueError(
-                f"unknown agent {self.agent!r}; choose one of {policy_names()} (learned "
-                "algorithms and gfnet with --model PATH)"
-            )
-        if self.agent not in BASELINES and not self.model:
-            raise ValueError(
-                f"--model PATH is needed to visualize {self.agent!r} (the model.zip that "
-                "glance-focus train saved, or the GFNet checkpoint)"
-            )
+        super().__post_init__()
         if self.n < 1:
             raise ValueError(f"--n must be at least 1 (episodes in the grid), got {self.n}")
         if self.test_images is not None and self.test_images < 1:
@@ -148,7 +132,14 @@ def record(
 
 def visualize(config: VisualizeConfig) -> dict[str, Path]:
     """Draw ``examples.png`` and ``heatmap.png`` into ``config.out``; returns their paths."""
-    policy, env_kwargs = load_policy(config.agent, config.model, config.env, config.seed)
+    policy, env_kwargs = load_policy(
+        config.agent,
+        config.model,
+        config.env,
+        config.seed,
+        device=config.device,
+        env_kwargs=config.env_kwargs,
+    )
     images = None if config.test_images is None else max(config.test_images, config.n)
     recording = record(
         policy,

@@ -20,11 +20,12 @@ and cannot name :class:`~agents.GlanceStateExtractor`).
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tyro
 import yaml
 
 from agents.train import DEFAULT_HYPERPARAMS, DEFAULT_TIMESTEPS, GRID_ONLY
@@ -93,13 +94,18 @@ def write_zoo_files(out: str | Path = HYPERPARAMS_DIR) -> list[Path]:
     return paths
 
 
+@dataclass
+class ZooFilesConfig:
+    """Write agents/hyperparams/<algo>.yml for RL Baselines3 Zoo from this package's defaults."""
+
+    out: str = str(HYPERPARAMS_DIR)
+    """folder for the .yml files"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m agents.zoo", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--out", default=str(HYPERPARAMS_DIR), help="folder for the .yml files")
-    args = parser.parse_args(argv)
-    for path in write_zoo_files(args.out):
+    """``python -m agents.zoo``: write the Zoo's hyperparameter files."""
+    config = tyro.cli(ZooFilesConfig, prog="python -m agents.zoo", args=argv)
+    for path in write_zoo_files(config.out):
         print(f"wrote {path}")
     return 0
 

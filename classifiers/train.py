@@ -36,7 +36,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -45,10 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
+import tyro
 from torch import nn
 
 from classifiers.data import DigitAugment, mnist_canvases
-from classifiers.flags import add_dataclass_arguments
 from classifiers.preprocessing import preprocessing_of
 from classifiers.registry import create_classifier, get_entry
 from classifiers.training import (
@@ -91,7 +90,8 @@ __all__ = [
 
 @dataclass
 class TrainConfig(RunSettings):
-    """Stage-1 settings; every field is a command-line flag (``--field-name``)."""
+    """Stage-1 training of a glance/focus classifier on MNIST canvases or an image folder; every
+    field is a command-line flag (``--field-name``)."""
 
     classifier: str = "gf-mnist-cluttered100"
     """registry name of the model to train"""
@@ -264,19 +264,14 @@ def build_trainer(config: TrainConfig) -> Trainer:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m classifiers.train",
-        description="Stage-1 training of a glance/focus classifier on MNIST canvases.",
-    )
-    add_dataclass_arguments(parser, TrainConfig)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m classifiers.train``: parse flags, train, print the last epoch's record."""
-    args = _parser().parse_args(argv)
-    trainer = build_trainer(TrainConfig(**vars(args)))
+    return run_training(tyro.cli(TrainConfig, prog="python -m classifiers.train", args=argv))
+
+
+def run_training(config: TrainConfig) -> int:
+    """Train ``config`` (stage 1) and print the last epoch's record (on the lead process)."""
+    trainer = build_trainer(config)
     history = trainer.fit()
     if trainer.distributed.lead:
         print(json.dumps(history[-1], indent=None))

@@ -16,7 +16,6 @@ The same algorithm enters the benchmark and the leaderboard through the agent pr
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
 import gf_env
 from classifiers.checkpoint import atomic_write
-from classifiers.flags import add_dataclass_arguments
 
 gym.register_envs(gf_env)
 
@@ -179,9 +178,7 @@ def make_agent() -> ReinforceAgent:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_dataclass_arguments(parser, Args)
-    args = Args(**vars(parser.parse_args(argv)))
+    args = tyro.cli(Args, description=__doc__.split("\n\n")[0], args=argv)
 
     # seeding: torch draws the policy's weights and samples; the env's RNGs are seeded by the
     # first reset (sub-env i with seed + i) and the test canvases by their own seeds

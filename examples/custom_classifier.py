@@ -15,7 +15,6 @@ straight to PPO.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+import tyro
 from stable_baselines3 import PPO
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -31,7 +31,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import gf_env
 from classifiers import StepFlops, StepOutput, load_file, save_atomic
 from classifiers.data import mnist_canvases
-from classifiers.flags import add_dataclass_arguments
 from classifiers.ops import crop_patches, patch_corners
 
 gym.register_envs(gf_env)
@@ -190,9 +189,7 @@ def cached_classifier(args: Args, rng: np.random.Generator) -> tuple[TinyGlanceF
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_dataclass_arguments(parser, Args)
-    args = Args(**vars(parser.parse_args(argv)))
+    args = tyro.cli(Args, description=__doc__.split("\n\n")[0], args=argv)
 
     # seeding: torch draws the classifier's weights, rng its training canvases and patches,
     # PPO seeds itself and the env from seed=, evaluation canvases have seeds of their own

@@ -19,17 +19,16 @@ Gaussian actions around its sigmoid output.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 from gymnasium.wrappers.vector import FlattenObservation, RecordEpisodeStatistics
 from torch import nn
 
 import gf_env
-from classifiers.flags import add_dataclass_arguments
 
 gym.register_envs(gf_env)
 
@@ -50,9 +49,7 @@ def make_envs(args: Args) -> gym.vector.VectorEnv:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_dataclass_arguments(parser, Args)
-    args = Args(**vars(parser.parse_args(argv)))
+    args = tyro.cli(Args, description=__doc__.split("\n\n")[0], args=argv)
 
     # seeding: torch draws the policy's weights and its action noise, the envs seed + i
     torch.manual_seed(args.seed)

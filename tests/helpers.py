@@ -52,3 +52,8 @@ def tiny_ppo_config(out, env: str = "GlanceFocus-ClutteredMNIST-v0", **overrides
         "progress": False,
     }
     return AgentConfig(**{**settings, **overrides})
+
+
+def cli_error(text: str) -> str:
+    """A command-line error as one line: tyro's box drawing and line wrapping removed."""
+    return " ".join("".join(c if not 0x2500 <= ord(c) <= 0x257F else " " for c in text).split())

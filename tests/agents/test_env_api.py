@@ -13,6 +13,7 @@ from agents.env_api import env_attr
 from agents.policies import load_policy, policy_names
 from classifiers.testing import FakeClassifier
 from gf_env.sb3 import make_sb3_vec_env
+from tests.helpers import cli_error
 
 AGENTS = Path(agents.__file__).parent
 ENV = "GlanceFocus-ClutteredMNIST-v0"
@@ -89,7 +90,7 @@ def test_evaluate_max_focus_steps_sets_the_env_too(capsys):
 def test_unknown_agent_on_the_command_line(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--agent", "oracel"])
-    assert "Did you mean 'oracle'" in capsys.readouterr().err
+    assert "Did you mean 'oracle'" in cli_error(capsys.readouterr().err)
 
 
 def test_env_attr_needs_a_known_kind_of_env():

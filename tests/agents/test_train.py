@@ -4,9 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
+import tyro
 
 from agents import evaluate_policy
-from agents.train import ALGORITHMS, AgentConfig, _parse_hyperparams, load_model, main, train_agent
+from agents.plugins import parse_hyperparams
+from agents.train import ALGORITHMS, AgentConfig, load_model, main, train_agent
 from gf_env.sb3 import make_sb3_vec_env
 from tests.helpers import tiny_ppo_config
 
@@ -45,8 +47,8 @@ def test_every_algorithm_trains_saves_reloads_and_evaluates(algo, tmp_path):
     assert model.num_timesteps >= 128
     assert len(summary["final_anytime_accuracy"]) == 5
     reloaded = load_model(algo, tmp_path / "model.zip")
-    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_kwargs)
-    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_kwargs)
+    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_arguments)
+    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_arguments)
     np.testing.assert_array_equal(a.prediction, b.prediction)
     assert list((tmp_path / "tb").iterdir())
 
@@ -86,7 +88,7 @@ def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
     def actions(run: str) -> np.ndarray:
         config = tiny_ppo_config(tmp_path / run)
         model, _ = train_agent(config)
-        venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_kwargs)
+        venv = make_sb3_vec_env(ENV, num_envs=4, seed=1, **config.env_arguments)
         return model.predict(venv.reset(), deterministic=True)[0]
 
     first, second = actions("a"), actions("b")
@@ -106,15 +108,23 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
 
 
 def test_hyperparameter_parsing_and_bad_settings():
-    assert _parse_hyperparams(["gamma=0.9", 'policy_kwargs={"net_arch": [8]}', "name=abc"]) == {
-        "gamma": 0.9,
-        "policy_kwargs": {"net_arch": [8]},
-        "name": "abc",
+    hp = ["gamma=0.9", 'policy_kwargs={"net_arch": [8]}', "name=abc"]
+    env = ["mnist_root:/data/m", "max_focus_steps:3", "grid_size:None", "name:'a:b'", "root:C:/x"]
+    config = tyro.cli(AgentConfig, args=["--hp", *hp, "--env-kwargs", *env])
+    assert config.hp == {"gamma": 0.9, "policy_kwargs": {"net_arch": [8]}, "name": "abc"}
+    assert config.env_kwargs == {
+        "mnist_root": "/data/m",
+        "max_focus_steps": 3,
+        "grid_size": None,
+        "name": "a:b",
+        "root": "C:/x",
     }
     with pytest.raises(ValueError, match="key=value"):
-        _parse_hyperparams(["gamma"])
+        parse_hyperparams(["gamma"])
+    with pytest.raises(ValueError, match="observation: 'hidden' given, 'dict' needed"):
+        _ = AgentConfig(env_kwargs={"observation": "hidden"}).env_arguments
     with pytest.raises(ValueError, match="algo must be one of"):
         AgentConfig(algo="trpo")
     with pytest.raises(ValueError, match="algo must be one of"):
         load_model("trpo", "x.zip")
-    assert AgentConfig(algo="dqn").env_kwargs["action_type"] == "grid"
+    assert AgentConfig(algo="dqn").env_arguments["action_type"] == "grid"

@@ -9,6 +9,7 @@ from agents.cli import main
 from agents.policies import load_policy
 from agents.visualize import VisualizeConfig, coverage, record
 from gf_env.sb3 import make_sb3_vec_env
+from tests.helpers import cli_error
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"  # 60x60 canvases, P = 28, 4 focus steps
 PNG = b"\x89PNG"
@@ -65,7 +66,7 @@ def test_learned_agent_from_its_saved_zip(tmp_path):
     ("flags", "message"),
     [
         (["--n", "0"], "--n must be at least 1"),
-        (["--agent", "ppo"], "--model PATH is needed"),
+        (["--agent", "ppo"], "agent 'ppo' needs the path of its saved model.zip"),
         (["--agent", "greedy"], "unknown agent 'greedy'"),
         (["--test-images", "0"], "--test-images must be at least 1"),
     ],
@@ -73,4 +74,4 @@ def test_learned_agent_from_its_saved_zip(tmp_path):
 def test_cli_refuses_bad_input(flags, message, capsys):
     with pytest.raises(SystemExit):
         main(["visualize", *flags])
-    assert message in capsys.readouterr().err
+    assert message in cli_error(capsys.readouterr().err)

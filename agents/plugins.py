@@ -1,0 +1,163 @@
+"""RL Zoo's conventions for reaching your own code from every command.
+
+``--gym-packages MODULE ...`` imports modules before anything else runs, so classifiers and env ids
+they register (``register_classifier``, ``gym.register``) are known to every subcommand.
+``--env-kwargs key:value ...`` passes environment arguments: a value that reads as a Python literal
+(``4``, ``0.5``, ``True``, ``None``, ``'a'``) becomes it, any other stays a string (paths, names).
+An env id may also carry its module, Gymnasium's ``"module:Id"``: :func:`env_spec` imports the
+module (``gym.make`` does, ``gym.spec`` does not) before looking the id up.
+
+:data:`EnvKwargs` and :data:`HyperParams` are the annotated field types the command line reads
+these from (``tyro`` builds every flag from the settings dataclasses).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import gymnasium as gym
+from tyro.constructors import PrimitiveConstructorSpec
+
+
+def import_gym_packages(modules: Iterable[str]) -> None:
+    """Import each module of ``modules`` (RL Zoo's ``--gym-packages``): what it registers at
+    import (classifiers, env ids, agents) becomes available.
+
+    Args:
+        modules: importable module names (``my_pkg.envs``); already imported ones are skipped.
+
+    Raises:
+        ModuleNotFoundError: a module cannot be found (the message names it and the fix).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name is not None and module.startswith(error.name):
+                raise ModuleNotFoundError(
+                    f"--gym-packages: cannot import {module!r} ({error}); pass an importable "
+                    "module name (run from the folder that holds it, or pip install it)",
+                    name=error.name,
+                ) from error
+            raise
+
+
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id``, also for Gymnasium's ``"module:Id"`` form (the module is
+    imported first, as ``gym.make`` does).
+
+    Args:
+        env_id: a registered id, or ``"module:Id"``.
+    """
+    module, sep, bare = env_id.rpartition(":")
+    if sep:
+        import_gym_packages([module])
+    return gym.spec(bare if sep else env_id)
+
+
+def merge_env_kwargs(
+    user: dict[str, Any], required: dict[str, Any], by: str = "the policy"
+) -> dict[str, Any]:
+    """``user``'s env arguments with ``required`` (what a policy needs) on top.
+
+    Args:
+        user: the env arguments the user gave (``--env-kwargs``).
+        required: the arguments the policy or algorithm cannot run without.
+        by: who requires them, for the error message.
+
+    Raises:
+        ValueError: both set an argument to different values.
+    """
+    clash = {k: (user[k], v) for k, v in required.items() if k in user and user[k] != v}
+    if clash:
+        said = ", ".join(f"{k}: {u!r} given, {r!r} needed" for k, (u, r) in clash.items())
+        raise ValueError(f"--env-kwargs disagrees with {by}: {said}; drop these arguments")
+    return {**user, **required}
+
+
+def parse_pairs(
+    items: Iterable[str], sep: str, value_of: Callable[[str], Any], flag: str
+) -> dict[str, Any]:
+    """``["key<sep>value", ...]`` -> ``{key: value_of(value)}``.
+
+    Args:
+        items: the strings as typed (each split at its first ``sep``).
+        sep: the separator, ``":"`` or ``"="``.
+        value_of: turns a value string into the value.
+        flag: the flag they came from, for the error message.
+
+    Raises:
+        ValueError: an item without ``sep`` or without a key (the message names ``flag``).
+    """
+    pairs = {}
+    for item in items:
+        key, found, value = item.partition(sep)
+        if not found or not key:
+            raise ValueError(f"{flag} takes key{sep}value pairs, got {item!r}")
+        pairs[key] = value_of(value)
+    return pairs
+
+
+def literal_or_string(text: str) -> Any:
+    """``text`` as a Python literal where it parses as one (``4``, ``None``, ``'a'``), else the
+    string itself (``/data/mnist``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def json_or_string(text: str) -> Any:
+    """``text`` as JSON where it parses as JSON, else the string itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_env_kwargs(items: Iterable[str]) -> dict[str, Any]:
+    """``--env-kwargs`` items (``key:value``, values as Python literals or strings) -> a dict."""
+    return parse_pairs(items, ":", literal_or_string, "--env-kwargs")
+
+
+def parse_hyperparams(items: Iterable[str]) -> dict[str, Any]:
+    """``--hp`` items (``key=value``, values as JSON or strings) -> a dict."""
+    return parse_pairs(items, "=", json_or_string, "--hp")
+
+
+def _pairs_flag(sep: str, parse: Callable[[Iterable[str]], dict[str, Any]], show: Callable) -> Any:
+    return PrimitiveConstructorSpec(
+        nargs="*",
+        metavar=f"KEY{sep}VALUE",
+        instance_from_str=parse,
+        is_instance=lambda value: isinstance(value, dict),
+        str_from_instance=lambda pairs: [f"{k}{sep}{show(v)}" for k, v in pairs.items()],
+    )
+
+
+EnvKwargs = Annotated[dict[str, Any], _pairs_flag(":", parse_env_kwargs, repr)]
+"""A dict field read from ``key:value ...`` on the command line (:func:`parse_env_kwargs`)."""
+
+HyperParams = Annotated[dict[str, Any], _pairs_flag("=", parse_hyperparams, json.dumps)]
+"""A dict field read from ``key=value ...`` on the command line, values as JSON (numbers,
+booleans, lists) or else strings."""
+
+
+@dataclass
+class PluginOptions:
+    """The two flags every ``glance-focus`` subcommand takes (settings dataclasses extend this);
+    ``gym_packages`` are imported as soon as the settings are made."""
+
+    gym_packages: list[str] = field(default_factory=list)
+    """modules to import first: what they register (classifiers, env ids, agents) can be named"""
+    env_kwargs: EnvKwargs = field(default_factory=dict)
+    """env arguments on top of the id's, key:value (values as Python literals, else strings),
+    e.g. mnist_root:/data/mnist checkpoint:w.pt max_focus_steps:3"""
+
+    def __post_init__(self) -> None:
+        import_gym_packages(self.gym_packages)
