@@ -105,6 +105,9 @@ class AgentConfig:
     """algorithm hyperparameters overriding the defaults, e.g. --hp learning_rate=1e-4
     (policy_kwargs are merged key by key into the defaults)"""
     progress: bool = True
+    stop_cost: float | None = None
+    """learn when to stop: train with the env's stop_action and this flops_cost (reward per
+    MFLOP of a focus step); default: no stop action"""
 
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:
@@ -124,6 +127,8 @@ class AgentConfig:
         kwargs: dict[str, Any] = {"observation": self.observation}
         if self.algo in GRID_ONLY:
             kwargs["action_type"] = "grid"
+        if self.stop_cost is not None:
+            kwargs.update(stop_action=True, flops_cost=self.stop_cost)
         return kwargs
 
 

@@ -123,8 +123,8 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        locations = self.engine.actions.decode(action, batch=None)
-        reward = self.engine.step(locations)
+        locations, stop = self.engine.actions.decode_step(action, batch=None)
+        reward = self.engine.step(locations, stop=stop)
         terminated = bool(self.engine.terminated()[0])
         return self._observation(), float(reward[0]), terminated, False, self._info()
 
@@ -132,6 +132,12 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         """The current frame (``render_mode="rgb_array"``); ``None`` without a render mode."""
         frames = rendering.render(self.engine, np.arange(1), self.render_mode)
         return None if frames is None else frames[0]
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed grid actions ``(G * G [+ 1],)`` bool for sb3-contrib's ``MaskablePPO``: cells
+        already focused on in this episode are ``False``, the stop action stays allowed (see
+        :meth:`GlanceFocusEngine.action_masks`). Grid actions only; the env does not enforce it."""
+        return self.engine.action_masks()[0]
 
     def oracle_true_class_probs(self, locations: np.ndarray) -> np.ndarray:
         """ORACLE, READS THE LABEL: the true-class probability after focusing at each of ``K``
