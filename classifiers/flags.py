@@ -30,7 +30,7 @@ def add_dataclass_arguments(
     parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()
 ) -> None:
     """Add a flag per field of ``cls`` (except ``skip``): ``bool`` fields get ``--x/--no-x``,
-    ``list[int]``/``list[str]`` fields take one or more values, ``dict[...]`` fields one or more
+    ``list[int]``/``list[float]``/``list[str]`` fields take one or more values, ``dict[...]`` fields one or more
     ``key:value`` pairs (:class:`KeyValues`), ``int``/``float`` (optionally ``| None``) are parsed
     as such, everything else as a string."""
     docs = field_docs(cls)
@@ -55,7 +55,7 @@ def add_dataclass_arguments(
                 metavar="KEY:VALUE",
             )
         elif kind.startswith("list["):
-            item = int if kind == "list[int]" else str
+            item = {"list[int]": int, "list[float]": float}.get(kind, str)
             parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text)
         else:
             item = {"int": int, "float": float}.get(kind, str)
