@@ -52,7 +52,9 @@ def test_stop_threshold_is_half_and_clipped(third):
     env.reset(seed=0)
     assert env.step(np.array([0.1, 0.1, third], np.float32))[2]
     env.reset(seed=0)
-    assert not env.step(np.array([0.1, 0.1, np.nextafter(np.float32(0.5), np.float32(0))], np.float32))[2]
+    assert not env.step(
+        np.array([0.1, 0.1, np.nextafter(np.float32(0.5), np.float32(0))], np.float32)
+    )[2]
 
 
 def test_stop_at_the_glance_costs_only_the_glance():
@@ -197,14 +199,21 @@ def test_vector_env_matches_single_envs_with_stops():
 
 
 def test_registered_ids_take_the_option():
-    env = gym.make(ENV_ID, stop_action=True, flops_cost=0.01, classifier=FakeClassifier(patch_size=28))
+    env = gym.make(
+        ENV_ID, stop_action=True, flops_cost=0.01, classifier=FakeClassifier(patch_size=28)
+    )
     assert env.action_space.shape == (3,)
     assert env.unwrapped.flops_cost == 0.01
 
 
 def test_sb3_adapter_reports_the_stop_and_resets():
     venv = make_sb3_vec_env(
-        ENV_ID, num_envs=2, seed=0, monitor=False, stop_action=True, classifier=FakeClassifier(patch_size=28)
+        ENV_ID,
+        num_envs=2,
+        seed=0,
+        monitor=False,
+        stop_action=True,
+        classifier=FakeClassifier(patch_size=28),
     )
     venv.reset()
     obs, rewards, dones, infos = venv.step(np.stack([STOP, GO]))
