@@ -216,7 +216,7 @@ def test_sb3_adapter_reports_the_stop_and_resets():
         classifier=FakeClassifier(patch_size=28),
     )
     venv.reset()
-    obs, rewards, dones, infos = venv.step(np.stack([STOP, GO]))
+    _, rewards, dones, infos = venv.step(np.stack([STOP, GO]))
     assert dones.tolist() == [True, False] and rewards[0] == 0.0
     assert infos[0]["stopped"] and infos[0]["step"] == 0 and "terminal_observation" in infos[0]
     assert venv.get_attr("stop_action") == [True, True]
