@@ -39,6 +39,10 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
     Reset options: ``"reset_mask"`` (bool array, which sub-environments to reset) and ``"index"``
     (one image index or ``None`` per sub-environment).
 
+    With ``stop_action=True`` each sub-environment ends on its own stop action; the autoreset
+    mode then treats it as any other end of episode (``final_info["stopped"]`` in ``SAME_STEP``
+    mode). :meth:`action_masks` gives one mask row per sub-environment (grid actions).
+
     Attributes: the read-only task attributes of :class:`~gf_env.GlanceFocusEnv` (``num_images``,
     ``image_size``, ``patch_size``, ``max_focus_steps``, ``step_flops``, ``feature_shape``,
     ``grid_size``, ...), also as ``get_attr(name)`` (one value per sub-environment, as Gymnasium's
