@@ -275,13 +275,20 @@ def load_model(
 
 
 def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:
-    """The env arguments a saved policy was trained with, read off its spaces."""
+    """The env arguments a saved policy was trained with, read off its spaces (a stop action
+    shows as a third continuous component or one action more than the ``G * G`` cells; its
+    ``flops_cost`` only shaped training and is not needed to act)."""
     kwargs: dict[str, Any] = {
         "observation": "dict" if isinstance(policy.observation_space, gym.spaces.Dict) else "hidden"
     }
-    if isinstance(policy.action_space, gym.spaces.Discrete):
+    space = policy.action_space
+    if isinstance(space, gym.spaces.Discrete):
         kwargs["action_type"] = "grid"
-        kwargs["grid_size"] = math.isqrt(int(policy.action_space.n))
+        kwargs["grid_size"] = math.isqrt(int(space.n))
+        if kwargs["grid_size"] ** 2 != space.n:  # G * G cells and the stop action
+            kwargs["stop_action"] = True
+    elif space.shape == (3,):  # row, column, stop
+        kwargs["stop_action"] = True
     return kwargs
 
 

@@ -1,7 +1,9 @@
 """The benchmark's learned stopping policies (``--stop-costs``)."""
 
 import json
+from types import SimpleNamespace
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from agents.benchmark import (
     run_benchmark,
     threshold_points,
 )
+from agents.train import policy_env_kwargs
 
 CURVE = [
     {"mflops": 4.0, "accuracy": 0.8},
@@ -79,3 +82,17 @@ def test_benchmark_places_learned_stops_next_to_the_thresholds(tmp_path, capsys)
         ).is_file()
     assert "ppo-stop (lambda=0.05): accuracy" in capsys.readouterr().out
     assert (tmp_path / "budget.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        (gym.spaces.Box(0, 1, (3,), np.float32), {"stop_action": True}),
+        (gym.spaces.Box(0, 1, (2,), np.float32), {}),
+        (gym.spaces.Discrete(10), {"action_type": "grid", "grid_size": 3, "stop_action": True}),
+        (gym.spaces.Discrete(9), {"action_type": "grid", "grid_size": 3}),
+    ],
+)
+def test_saved_policies_are_evaluated_with_their_stop_action(space, expected):
+    policy = SimpleNamespace(action_space=space, observation_space=gym.spaces.Box(-1, 1, (4,)))
+    assert policy_env_kwargs(policy) == {"observation": "hidden", **expected}
