@@ -50,7 +50,7 @@ def test_a_stopping_policy_exits_no_later_than_its_stop():
     from agents.evaluation import EvalResult
 
     steps = 3
-    correct = np.array([[True, True, True], [False, True, True], [False, False, True]])
+    correct = np.array([[True, True, True], [False, False, False], [False, False, True]])
     confidence = np.array([[0.9, 0.9, 0.9], [0.2, 0.3, 0.3], [0.1, 0.2, 0.99]])
     result = EvalResult(
         correct=correct,
