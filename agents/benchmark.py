@@ -72,6 +72,10 @@ class BenchmarkConfig(PluginOptions):
     fullres_checkpoint: str | None = None
     """weights of the full-resolution reference (default: its shipped ones)"""
     progress: bool = True
+    stop_costs: list[float] = field(default_factory=list)
+    """learn when to stop: for each lambda, also train PPO with the env's stop_action and
+    flops_cost=lambda (reward per MFLOP of a focus step) and place it (accuracy at its stop, mean
+    MFLOPs) on budget.png next to the threshold curves; results.json "stop_policies" """
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,6 +93,9 @@ class BenchmarkConfig(PluginOptions):
                 self.fullres_classifier or default_fullres(self.env, self.env_kwargs),
                 self.fullres_checkpoint,
             )
+        bad = [c for c in self.stop_costs if not (np.isfinite(c) and c >= 0)]
+        if bad:
+            raise ValueError(f"stop_costs must be finite numbers >= 0 (per MFLOP), got {bad}")
 
 
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
@@ -150,6 +157,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             if shown in results["agents"]:
                 accuracy = results["agents"][shown]["anytime_accuracy"]
                 print(f"{shown}: {' '.join(f'{a:.3f}' for a in accuracy)}")
+    if config.stop_costs:
+        results["stop_policies"] = learned_stop_results(config, out, results["agents"])
     full = full_resolution_reference(
         config.env,
         config.test_images,
@@ -391,6 +400,8 @@ def plot_results(results: dict[str, Any], out: Path) -> None:
         curve = agent["budget_curve"]
         style = "--" if agent["upper_bound"] else "-"
         ax.plot([p["mflops"] for p in curve], [p["accuracy"] for p in curve], style, label=name)
+    for point in results.get("stop_policies", []):
+        ax.plot([point["mflops"]], [point["accuracy"]], "D", label=point["agent"])
     if full is not None:
         ax.plot([full["mflops"]], [full["accuracy"]], "k*", markersize=12, label="full resolution")
     ax.set(
@@ -400,3 +411,109 @@ def plot_results(results: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "budget.png", dpi=120)
     plt.close(fig)
+
+
+# -- learned stopping policies (--stop-costs) ---------------------------------------------------
+
+STOP_HYPERPARAMS: dict[str, Any] = {"gamma": 1.0}
+"""PPO for learned stopping: undiscounted, so the return is exactly the trade-off the env's reward
+states (p_stop(y) - p_0(y) - lambda * focus MFLOPs); the other settings are the PPO defaults."""
+
+
+def learned_stop_results(
+    config: BenchmarkConfig, out: Path, agents: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Train PPO with ``stop_action=True`` and ``flops_cost=lambda`` for each lambda of
+    ``config.stop_costs`` and seed, evaluate each on the test split (the accuracy at its stop,
+    the mean MFLOPs it spent) and compare it with every threshold curve in ``agents`` at the
+    same mean MFLOPs.
+
+    Args:
+        config: the benchmark's settings (env, timesteps, seeds, num_envs, device, reuse).
+        out: the benchmark's folder; runs go to ``agents/ppo-stop<lambda>-seed<seed>``.
+        agents: the benchmark's per-agent results (their ``budget_curve``).
+
+    Returns:
+        One record per lambda: ``agent``, ``flops_cost``, mean ``accuracy``, ``mflops`` and
+        ``exit_fractions`` over seeds, ``per_seed``, and ``threshold_accuracy``: each agent's
+        early-exit accuracy at the same mean MFLOPs (its curve interpolated linearly; ``None``
+        outside the curve's range), so ``accuracy - threshold_accuracy[name] > 0`` is a point
+        where the learned stop beats that agent's thresholds.
+    """
+    records = []
+    for cost in config.stop_costs:
+        per_seed = []
+        for seed in config.seeds:
+            agent_config = AgentConfig(
+                algo="ppo",
+                env=config.env,
+                timesteps=config.timesteps,
+                num_envs=config.num_envs,
+                seed=seed,
+                device=config.device,
+                out=str(out / "agents" / f"ppo-stop{cost:g}-seed{seed}"),
+                eval_images=min(500, config.test_images or 500),
+                progress=config.progress,
+                hp=dict(STOP_HYPERPARAMS),
+                stop_cost=cost,
+                gym_packages=config.gym_packages,
+                env_kwargs=config.env_kwargs,
+            )
+            policy, _ = train_agent(agent_config, reuse=config.reuse)
+            test = evaluate_policy(
+                policy,
+                config.env,
+                max_images=config.test_images,
+                num_envs=config.num_envs,
+                device=config.device,
+                **agent_config.env_arguments,
+            )
+            per_seed.append({"seed": seed, **test.stop_summary()})
+        record = {
+            "agent": f"ppo-stop (lambda={cost:g})",
+            "flops_cost": cost,
+            "timesteps": config.timesteps,
+            **{
+                key: np.mean([run[key] for run in per_seed], axis=0).tolist()
+                for key in ("accuracy", "mflops", "exit_fractions")
+            },
+            "per_seed": per_seed,
+        }
+        record["threshold_accuracy"] = {
+            name: curve_accuracy_at(threshold_points(agent), record["mflops"])
+            for name, agent in agents.items()
+        }
+        records.append(record)
+        print(
+            f"{record['agent']}: accuracy {record['accuracy']:.3f} at {record['mflops']:.1f} "
+            f"MFLOPs; thresholds at the same MFLOPs: "
+            + ", ".join(
+                f"{name} {acc:.3f}"
+                for name, acc in record["threshold_accuracy"].items()
+                if acc is not None
+            )
+        )
+    return records
+
+
+def threshold_points(agent: dict[str, Any]) -> list[dict[str, float]]:
+    """An agent's early-exit curve with its two ends, which thresholds also reach: everyone
+    exits after the glance, everyone takes every step."""
+    mflops, accuracy = agent["mflops_per_step"], agent["anytime_accuracy"]
+    ends = [
+        {"mflops": mflops[0], "accuracy": accuracy[0]},
+        {"mflops": mflops[-1], "accuracy": accuracy[-1]},
+    ]
+    return [*agent["budget_curve"], *ends]
+
+
+def curve_accuracy_at(curve: list[dict[str, Any]], mflops: float) -> float | None:
+    """A budget curve's accuracy at ``mflops``, interpolated linearly between its points
+    (sorted by MFLOPs); ``None`` outside the MFLOPs it spans."""
+    xs = np.array([p["mflops"] for p in curve], dtype=np.float64)
+    ys = np.array([p["accuracy"] for p in curve], dtype=np.float64)
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    if not len(xs) or not xs[0] <= mflops <= xs[-1]:
+        return None
+    return float(np.interp(mflops, xs, ys))

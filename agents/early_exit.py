@@ -6,6 +6,9 @@ is proportional to ``p**(k+1)`` (small ``p``: most exit early). The thresholds a
 calibration set (train-split canvases, never the test set): walking the steps in order, ``eta_k``
 is the confidence of the ``floor(n * share_k)``-th most confident image among those still left.
 Sweeping ``p`` over ``q / 20`` for ``q = 1..39`` traces accuracy against expected MFLOPs.
+
+A learned stopping policy (``stop_action=True``, :mod:`agents.evaluation`) is one point of that
+plane, :meth:`EvalResult.stop_summary`: the accuracy at its stops and the mean MFLOPs it spent.
 """
 
 from __future__ import annotations
@@ -76,7 +79,11 @@ def budget_curve(
 ) -> list[BudgetPoint]:
     """Accuracy vs expected MFLOPs on ``test`` with thresholds calibrated on ``calibration``.
 
-    Both results must come from the same policy and environment (same number of steps).
+    Both results must come from the same policy and environment (same number of steps). For a
+    policy that stops itself (``stop_action=True``) an image exits at the earlier of its
+    threshold exit and its own stop (:attr:`EvalResult.exit_steps`), and costs what it spent
+    up to there; without thresholds (every ``eta_k`` infinite) that is
+    :meth:`EvalResult.stop_summary`.
     """
     steps = test.correct.shape[1]
     if calibration.confidence.shape[1] != steps:
@@ -89,7 +96,7 @@ def budget_curve(
     points = []
     for p in ps:
         thresholds = calibrate_thresholds(calibration.confidence, exit_shares(p, steps))
-        exits = exit_steps(test.confidence, thresholds)
+        exits = np.minimum(exit_steps(test.confidence, thresholds), test.exit_steps)
         points.append(
             BudgetPoint(
                 p=float(p),

@@ -36,6 +36,10 @@ class EvalResult:
         patch_box: ``(n_images, T, 4)`` the env's ``info["patch_box"]`` after each step (top,
             left, height, width; step 0, the glance, is the whole image).
         meta: what was evaluated (env id, split, seed, number of images).
+        stop_step: ``(n_images,)`` focus steps taken when each episode ended, for envs with
+            ``stop_action=True`` (``None`` otherwise: every episode takes every step). After its
+            stop an episode keeps its answer: the columns ``t > stop_step`` of ``correct``,
+            ``confidence``, ``prediction`` and ``patch_box`` repeat the stop's values.
     """
 
     correct: np.ndarray
@@ -46,11 +50,31 @@ class EvalResult:
     mflops: list[float]
     patch_box: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    stop_step: np.ndarray | None = None
 
     @property
     def anytime_accuracy(self) -> list[float]:
         """Accuracy after the glance and after each focus step."""
         return self.correct.mean(axis=0).tolist()
+
+    @property
+    def exit_steps(self) -> np.ndarray:
+        """``(n_images,)`` the step whose answer counts: the stop, else the last step."""
+        if self.stop_step is not None:
+            return self.stop_step
+        return np.full(len(self.correct), self.correct.shape[1] - 1, dtype=np.int64)
+
+    def stop_summary(self) -> dict[str, Any]:
+        """Accuracy at the stop, mean MFLOPs spent per image and the share of images that
+        stopped after each number of focus steps (without a stop action: the last step's
+        accuracy and cost)."""
+        exits = self.exit_steps
+        steps = self.correct.shape[1]
+        return {
+            "accuracy": float(self.correct[np.arange(len(exits)), exits].mean()),
+            "mflops": float(np.asarray(self.mflops)[exits].mean()),
+            "exit_fractions": (np.bincount(exits, minlength=steps) / len(exits)).tolist(),
+        }
 
     def confidence_intervals(
         self, level: float = 0.95, resamples: int = 2000, seed: int = 0
@@ -89,7 +113,9 @@ def evaluate_policy(
 
     Images are taken in order, ``num_envs`` at a time, each batch reset with ``seed + start`` so
     the canvases depend only on ``seed``: every policy evaluated with the same seed sees the same
-    canvases.
+    canvases. With a stop action (``stop_action=True``) an episode that stops keeps its answer
+    (:attr:`EvalResult.stop_step`); its sub-environment is restarted on the same image so that
+    the batch can step on, and what it does then is dropped.
 
     Args:
         policy: an SB3 model or a heuristic (``predict`` with SB3's signature); its
@@ -121,6 +147,8 @@ def evaluate_policy(
     prediction = np.zeros(shape, dtype=np.int64)
     patch_box = np.zeros((*shape, 4), dtype=np.int64)
     labels, image_index = np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64)
+    stops = env_attr(env, "stop_action")
+    stop_step = np.full(total, steps - 1, dtype=np.int64) if stops else None
     for start in range(0, total, num_envs):
         count = min(num_envs, total - start)
         indices = [start + i if i < count else 0 for i in range(num_envs)]  # pad with image 0
@@ -128,19 +156,33 @@ def evaluate_policy(
         episode_start, state = np.ones(num_envs, dtype=bool), None
         rows = slice(start, start + count)
         labels[rows], image_index[rows] = info["label"][:count], info["image_index"][:count]
+        ended = np.zeros(num_envs, dtype=bool)  # stopped at an earlier step
         for t in range(steps):
             if t > 0:
+                if ended.any():  # restart them on their image: the batch steps on, they are dropped
+                    obs, _ = env.reset(options={"reset_mask": ended, "index": indices})
+                    episode_start = ended.copy()
                 actions, state = policy.predict(
                     obs, state=state, episode_start=episode_start, deterministic=deterministic
                 )
                 obs, _, _, _, info = env.step(actions)
                 episode_start[:] = False
-            prediction[rows, t] = info["prediction"][:count]
-            confidence[rows, t] = info["confidence"][:count]
-            correct[rows, t] = info["prediction"][:count] == info["label"][:count]
-            patch_box[rows, t] = info["patch_box"][:count]
+            tables = {"prediction": prediction, "confidence": confidence, "patch_box": patch_box}
+            held = ended[:count]  # these keep the answer they stopped with
+            for key, table in tables.items():
+                table[rows, t] = info[key][:count]
+                table[rows, t][held] = table[rows, t - 1][held]
+            correct[rows, t] = prediction[rows, t] == labels[rows]
             if on_step is not None:
                 on_step(env, rows, t, info)
+            if stops:
+                now = info["stopped"] & ~ended
+                stop_step[start + np.flatnonzero(now[:count])] = info["step"][:count][now[:count]]
+                ended |= now
+                if ended[:count].all() and t < steps - 1:  # the rest keep their answers
+                    for table in (*tables.values(), correct):
+                        table[rows, t + 1 :] = table[rows, t : t + 1]
+                    break
     flops = env_attr(env, "step_flops")
     env.close()
     return EvalResult(
@@ -152,4 +194,5 @@ def evaluate_policy(
         mflops=[flops.cumulative(t) / 1e6 for t in range(steps)],
         patch_box=patch_box,
         meta={"env_id": env_id, "split": split, "seed": seed, "images": total},
+        stop_step=stop_step,
     )

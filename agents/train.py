@@ -105,6 +105,9 @@ class AgentConfig(PluginOptions):
     """algorithm hyperparameters overriding the defaults, e.g. --hp learning_rate=1e-4
     (policy_kwargs are merged key by key into the defaults)"""
     progress: bool = True
+    stop_cost: float | None = None
+    """learn when to stop: train with the env's stop_action and this flops_cost (reward per
+    MFLOP of a focus step); default: no stop action"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -126,6 +129,8 @@ class AgentConfig(PluginOptions):
         kwargs: dict[str, Any] = {"observation": self.observation}
         if self.algo in GRID_ONLY:
             kwargs["action_type"] = "grid"
+        if self.stop_cost is not None:
+            kwargs.update(stop_action=True, flops_cost=self.stop_cost)
         return merge_env_kwargs(self.env_kwargs, kwargs, by=f"--algo {self.algo} / --observation")
 
 
@@ -274,13 +279,20 @@ def load_model(
 
 
 def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:
-    """The env arguments a saved policy was trained with, read off its spaces."""
+    """The env arguments a saved policy was trained with, read off its spaces (a stop action
+    shows as a third continuous component or one action more than the ``G * G`` cells; its
+    ``flops_cost`` only shaped training and is not needed to act)."""
     kwargs: dict[str, Any] = {
         "observation": "dict" if isinstance(policy.observation_space, gym.spaces.Dict) else "hidden"
     }
-    if isinstance(policy.action_space, gym.spaces.Discrete):
+    space = policy.action_space
+    if isinstance(space, gym.spaces.Discrete):
         kwargs["action_type"] = "grid"
-        kwargs["grid_size"] = math.isqrt(int(policy.action_space.n))
+        kwargs["grid_size"] = math.isqrt(int(space.n))
+        if kwargs["grid_size"] ** 2 != space.n:  # G * G cells and the stop action
+            kwargs["stop_action"] = True
+    elif space.shape == (3,):  # row, column, stop
+        kwargs["stop_action"] = True
     return kwargs
 
 

@@ -15,6 +15,8 @@ from gymnasium import spaces
 from classifiers.ops import cell_locations
 
 ACTION_TYPES = ("continuous", "grid")
+STOP_THRESHOLD = 0.5
+"""A continuous action's third component stops the episode when it is at least this."""
 
 
 class ActionCodec:
@@ -25,21 +27,35 @@ class ActionCodec:
             (``Discrete(G * G)``: cell ``k`` is row ``k // G``, column ``k % G``).
         grid_size: G (grid actions only; the environment passes ``ceil(max(H, W) / P)`` when the
             user gave none).
+        stop_action: add a way to end the episode: a third component (``Box(0, 1, (3,))``,
+            stop when it is >= :data:`STOP_THRESHOLD`) or one more cell (``Discrete(G * G + 1)``,
+            the last action ``G * G`` stops).
     """
 
-    def __init__(self, action_type: str, grid_size: int):
+    def __init__(self, action_type: str, grid_size: int, stop_action: bool = False):
         if action_type not in ACTION_TYPES:
             raise ValueError(f"action_type must be one of {ACTION_TYPES}, got {action_type!r}")
         self.action_type = action_type
         self.grid_size = grid_size
+        self.stop_action = stop_action
         self.space: spaces.Space = (
-            spaces.Discrete(grid_size**2)
+            spaces.Discrete(grid_size**2 + stop_action)
             if action_type == "grid"
-            else spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+            else spaces.Box(0.0, 1.0, shape=(2 + stop_action,), dtype=np.float32)
         )
 
+    @property
+    def stop_cell(self) -> int | None:
+        """The grid action that stops (``G * G``), or ``None`` (continuous, or no stop action)."""
+        return self.grid_size**2 if self.stop_action and self.action_type == "grid" else None
+
     def decode(self, actions: Any, batch: int | None) -> np.ndarray:
-        """Validate actions and turn them into locations ``(k, 2)`` ``float32`` in [0, 1].
+        """The locations of :meth:`decode_step` (for codecs without a stop action)."""
+        return self.decode_step(actions, batch)[0]
+
+    def decode_step(self, actions: Any, batch: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate actions and turn them into locations ``(k, 2)`` ``float32`` in [0, 1] and,
+        with a stop action, which of them stop (``(k,)`` bool; ``None`` without one).
 
         Args:
             actions: one action (``batch=None``) or ``batch`` actions, as the space describes.
@@ -47,43 +63,63 @@ class ActionCodec:
 
         Continuous actions outside [0, 1] are clipped; NaN or infinite values raise. Grid cells
         map to :func:`classifiers.ops.cell_locations`. Every refusal is a ``ValueError`` that
-        shows the action and says what was expected.
+        shows the action and says what was expected. A stopping action's location is not used
+        (the stop cell maps to location (0, 0)).
         """
         expected = () if batch is None else (batch,)
+        width = 2 + self.stop_action
         try:
             values = np.asarray(actions)
         except (ValueError, TypeError):  # ragged nested lists
-            shape = expected if self.action_type == "grid" else (*expected, 2)
+            shape = expected if self.action_type == "grid" else (*expected, width)
             raise ValueError(
                 f"actions {_show(actions)} do not form an array (nested lists of unequal length?); "
                 f"pass a numpy array of shape {shape}"
             ) from None
         if self.action_type == "grid":
             return self._grid_locations(values, expected)
-        return _continuous_locations(values, expected, batch)
+        values = _continuous_values(values, expected, batch, width)
+        stop = values[:, 2] >= STOP_THRESHOLD if self.stop_action else None
+        return np.ascontiguousarray(values[:, :2]), stop
 
-    def _grid_locations(self, cells: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
+    def cells(self, locations: np.ndarray) -> np.ndarray:
+        """The grid cells of locations made by grid actions (the inverse of
+        :func:`classifiers.ops.cell_locations`)."""
         grid = self.grid_size
-        cell_count = grid * grid
+        rows_cols = np.rint(np.asarray(locations) * max(grid - 1, 1)).astype(np.int64)
+        return rows_cols[..., 0] * grid + rows_cols[..., 1]
+
+    def _grid_locations(
+        self, cells: np.ndarray, expected: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        grid = self.grid_size
+        cell_count = int(self.space.n)
         if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
             raise ValueError(
                 f"grid actions must be integers of shape {expected} (cell k in [0, {cell_count - 1}]), "
                 f"got {cells.dtype} array of shape {cells.shape}: {_show(cells)}; pass e.g. np.int64(k)"
             )
         if ((cells < 0) | (cells >= cell_count)).any():
+            stop = "" if self.stop_cell is None else f" (cell {self.stop_cell} stops)"
             raise ValueError(
                 f"grid action {cells.tolist()} out of range [0, {cell_count - 1}] for a {grid}x{grid} "
-                f"grid; cell k is row k // {grid}, column k % {grid}"
+                f"grid{stop}; cell k is row k // {grid}, column k % {grid}"
             )
-        return cell_locations(cells.reshape(-1), grid)
+        cells = cells.reshape(-1)
+        if self.stop_cell is None:
+            return cell_locations(cells, grid), None
+        stop = cells == self.stop_cell
+        return cell_locations(np.where(stop, 0, cells), grid), stop
 
 
-def _continuous_locations(
-    values: np.ndarray, expected: tuple[int, ...], batch: int | None
+def _continuous_values(
+    values: np.ndarray, expected: tuple[int, ...], batch: int | None, width: int
 ) -> np.ndarray:
-    shape = (*expected, 2)
+    """Continuous actions ``(k, width)``, validated and clipped to [0, 1]."""
+    shape = (*expected, width)
     if values.shape != shape:
-        per = "" if batch is None else f", one (row, column) pair per sub-environment ({batch})"
+        what = "(row, column) pair" if width == 2 else "(row, column, stop) triple"
+        per = "" if batch is None else f", one {what} per sub-environment ({batch})"
         raise ValueError(
             f"continuous actions must have shape {shape}{per}, got shape {values.shape}: "
             f"{_show(values)}"
@@ -97,7 +133,7 @@ def _continuous_locations(
             f"continuous actions must be real numbers, got dtype {values.dtype}: {_show(values)}; "
             "pass floats in [0, 1], e.g. np.array([0.5, 0.5], dtype=np.float32)"
         )
-    values = values.reshape(-1, 2)
+    values = values.reshape(-1, width)
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         where = (

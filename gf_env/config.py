@@ -45,6 +45,12 @@ class EnvConfig:
             last feature map, step index, locations so far).
         device: where the classifier runs; ``None`` or ``"auto"`` means CUDA when available,
             else CPU (a classifier object is then left on its own device).
+        stop_action: let the agent end the episode before the last focus step (when to stop):
+            continuous actions get a third component (stop when >= 0.5), grid actions one more
+            action (``G * G``). Off by default: the spaces and dynamics are those of ``-v0``.
+        flops_cost: lambda, the reward's price per MFLOP of each focus step (needs
+            ``stop_action``): every focus step's reward is lowered by ``lambda * focus MFLOPs``,
+            so the return is ``p_stop(y) - p_0(y) - lambda * MFLOPs of the focus steps taken``.
     """
 
     data: str | ImageSource = "cluttered100"
@@ -58,6 +64,8 @@ class EnvConfig:
     grid_size: int | None = None
     observation: str = "hidden"
     device: str | None = None
+    stop_action: bool = False
+    flops_cost: float = 0.0
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
@@ -93,6 +101,7 @@ class EnvConfig:
             _positive_int("grid_size", self.grid_size, " (or None for ceil(H / P))")
         if self.device is not None:
             resolve_device(self.device)
+        _check_stop(self.stop_action, self.flops_cost)
         if self.checkpoint is not None and not isinstance(self.classifier, str):
             raise ValueError(
                 f"checkpoint={str(self.checkpoint)!r} is only used with a registry-name classifier, "
@@ -104,6 +113,25 @@ class EnvConfig:
                 f"mnist_root={str(self.mnist_root)!r} is only used with a canvas preset, but data "
                 f"is a {type(self.data).__name__} object; drop mnist_root or pass data=<preset>"
             )
+
+
+def _check_stop(stop_action: Any, flops_cost: Any) -> None:
+    if not isinstance(stop_action, (bool, np.bool_)):
+        raise ValueError(f"stop_action must be True or False, got {stop_action!r}")
+    if (
+        isinstance(flops_cost, (bool, np.bool_))
+        or not isinstance(flops_cost, (int, float, np.integer, np.floating))
+        or not np.isfinite(flops_cost)
+        or flops_cost < 0
+    ):
+        raise ValueError(
+            f"flops_cost must be a finite number >= 0 (reward per MFLOP), got {flops_cost!r}"
+        )
+    if flops_cost and not stop_action:
+        raise ValueError(
+            f"flops_cost={flops_cost!r} prices focus steps the agent cannot skip; pass "
+            "stop_action=True as well (or drop flops_cost)"
+        )
 
 
 def check_render_mode(render_mode: str | None, supported: list[str]) -> None:

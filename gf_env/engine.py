@@ -66,6 +66,8 @@ class GlanceFocusEngine:
             the image.
         keep_probs: also keep every episode's class probabilities after its last step (for
             rendering); off, a step costs nothing extra.
+        stop_action: the actions can end an episode early (:class:`~gf_env.actions.ActionCodec`).
+        flops_cost: reward price per MFLOP of a focus step (with ``stop_action``).
     """
 
     def __init__(
@@ -79,6 +81,8 @@ class GlanceFocusEngine:
         action_type: str = "continuous",
         grid_size: int | None = None,
         keep_probs: bool = False,
+        stop_action: bool = False,
+        flops_cost: float = 0.0,
     ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -97,7 +101,10 @@ class GlanceFocusEngine:
         self.flops = classifier.step_flops()
         if grid_size is None:
             grid_size = tiling_grid((self.height, self.width), self.patch_size)
-        self.actions = ActionCodec(action_type, grid_size)
+        self.actions = ActionCodec(action_type, grid_size, stop_action)
+        self.stop_action = stop_action
+        self.flops_cost = float(flops_cost)
+        self.step_cost = self.flops_cost * self.flops.focus / 1e6  # reward price of a focus step
         self.action_space = self.actions.space
         self.observation_space = _observation_space(classifier, max_focus_steps, self.as_dict)
 
@@ -120,6 +127,7 @@ class GlanceFocusEngine:
         self.locations = np.zeros((n, max_focus_steps, 2), dtype=np.float32)
         self.patch_box = np.zeros((n, 4), dtype=np.int64)
         self.image_index = np.zeros(n, dtype=np.int64)
+        self.stopped = np.zeros(n, dtype=bool)  # ended by a stop action
 
     @classmethod
     def from_config(
@@ -163,6 +171,8 @@ class GlanceFocusEngine:
             action_type=config.action_type,
             grid_size=config.grid_size,
             keep_probs=keep_probs,
+            stop_action=config.stop_action,
+            flops_cost=config.flops_cost,
         )
 
     # -- transitions ------------------------------------------------------------------------
@@ -207,28 +217,41 @@ class GlanceFocusEngine:
             out = self.classifier.glance(images)
         self._record(sel, ids, out, "glance")
         self.step_count[ids] = 0
+        self.stopped[ids] = False
         self.locations[ids] = 0.0
         self.patch_box[ids] = (0, 0, self.height, self.width)
 
-    def step(self, locations: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
-        """Focus ``envs`` (default all) at ``locations`` ``(k, 2)`` in [0, 1]; returns the rewards."""
+    def step(
+        self,
+        locations: np.ndarray,
+        envs: np.ndarray | None = None,
+        stop: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Focus ``envs`` (default all) at ``locations`` ``(k, 2)`` in [0, 1]; returns the rewards.
+
+        ``stop`` (``(k,)`` bool, with ``stop_action``): those episodes end here instead, without a
+        focus step; their reward is 0 (``final_correct``: whether the prediction is right).
+        """
         ids = np.arange(self.num_envs) if envs is None else envs
         steps = self.step_count[ids]
         if (steps < 0).any():
             raise EpisodeStateError(
                 f"step() called before reset(){self._which(ids, steps < 0)}; call reset() first"
             )
-        ended = steps >= self.max_focus_steps
+        ended = self.terminated(ids)
         if ended.any():
             just = (
                 ""
                 if self.num_envs == 1
                 else " (reset(options={'reset_mask': mask}) for just those)"
             )
+            how = "a stop action or " if self.stop_action else ""
             raise EpisodeStateError(
-                f"step() called after the episode ended ({self.max_focus_steps} focus steps done)"
-                f"{self._which(ids, ended)}; call reset() to start a new episode{just}"
+                f"step() called after the episode ended ({how}{self.max_focus_steps} focus steps "
+                f"done){self._which(ids, ended)}; call reset() to start a new episode{just}"
             )
+        if stop is not None and stop.any():
+            return self._stop(locations, ids, stop)
         sel = self._select(envs)
         corners = patch_corners(
             torch.from_numpy(locations), (self.height, self.width), self.patch_size
@@ -243,7 +266,19 @@ class GlanceFocusEngine:
         self.patch_box[ids, 0:2] = corners_np
         self.patch_box[ids, 2:4] = self.patch_size
         self.step_count[ids] = steps + 1
-        return self._reward(previous, ids)
+        rewards = self._reward(previous, ids)
+        return rewards - self.step_cost if self.step_cost else rewards
+
+    def _stop(self, locations: np.ndarray, ids: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """End the episodes ``ids[stop]`` and focus the others; returns the rewards of ``ids``."""
+        rewards = np.zeros(len(ids), dtype=np.float64)
+        halt = ids[stop]
+        self.stopped[halt] = True
+        if self.reward == "final_correct":
+            rewards[stop] = self.prediction[halt] == self.label[halt]
+        if not stop.all():
+            rewards[~stop] = self.step(locations[~stop], ids[~stop])
+        return rewards
 
     def true_class_probs_at(self, locations: np.ndarray) -> np.ndarray:
         """What each episode's true-class probability would become after focusing at each of
@@ -324,7 +359,7 @@ class GlanceFocusEngine:
             return np.exp(current) - np.exp(previous)
         if self.reward == "log_prob_gain":
             return current - previous
-        done = self.step_count[ids] >= self.max_focus_steps
+        done = self.terminated(ids)
         return (done & (self.prediction[ids] == self.label[ids])).astype(np.float64)
 
     def _select(self, envs: np.ndarray | None) -> slice | torch.Tensor:
@@ -335,9 +370,28 @@ class GlanceFocusEngine:
     # -- views for the faces ----------------------------------------------------------------
 
     def terminated(self, ids: np.ndarray | None = None) -> np.ndarray:
-        """Whether the episodes of ``ids`` (default all) have taken every focus step."""
+        """Whether the episodes of ``ids`` (default all) have taken every focus step or stopped."""
         steps = self.step_count if ids is None else self.step_count[ids]
-        return steps >= self.max_focus_steps
+        done = steps >= self.max_focus_steps
+        return done | (self.stopped if ids is None else self.stopped[ids])
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed grid actions ``(num_envs, G * G [+ 1])`` bool: a cell already focused on in
+        the episode is masked; the stop action stays allowed. Where nothing would be left (an
+        ended episode, or every cell visited) every action is allowed."""
+        if self.actions.action_type != "grid":
+            raise ValueError(
+                "action masks exist for grid actions only; build the env with action_type='grid' "
+                "(a continuous Box action has no cells to mask)"
+            )
+        n, cells = self.num_envs, self.actions.grid_size**2
+        masks = np.ones((n, int(self.actions.space.n)), dtype=bool)
+        taken = np.arange(self.max_focus_steps)[None, :] < self.step_count[:, None]
+        rows = np.repeat(np.arange(n), self.max_focus_steps)[taken.reshape(-1)]
+        masks[rows, self.actions.cells(self.locations)[taken]] = False
+        empty = ~masks[:, :cells].any(axis=1) & (self.actions.stop_cell is None)
+        masks[empty | self.terminated()] = True
+        return masks
 
     def observation(self, ids: np.ndarray | slice) -> np.ndarray | dict[str, np.ndarray]:
         """Observations of ``ids``: the hidden state, or the dict of hidden state, feature map,
@@ -364,6 +418,7 @@ class GlanceFocusEngine:
             "patch_box": self.patch_box[ids].copy(),
             "flops": self.flops.cumulative(steps),
             "image_index": self.image_index[ids].copy(),
+            **({"stopped": self.stopped[ids].copy()} if self.stop_action else {}),
         }
 
 

@@ -29,6 +29,11 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     patch's top-left corner is ``floor(a * (H - P))`` per axis, so the patch is always inside the
     image. Values outside [0, 1] are clipped; NaN or infinite values raise ``ValueError``.
     ``grid``: ``Discrete(G * G)``, cell ``k`` maps to location ``(k // G, k % G) / (G - 1)``.
+    With ``stop_action=True`` the agent can also end the episode (see *When to stop*): a third
+    component, ``Box(0, 1, (3,), float32)``, stops when it is >= 0.5 (its location is then
+    ignored); grid actions get one more action, ``Discrete(G * G + 1)``, action ``G * G`` stops.
+    :meth:`action_masks` (grid actions) masks the cells already focused on, for sb3-contrib's
+    ``MaskablePPO``; the env does not enforce it.
 
     ## Observation Space
     ``hidden`` (default): the classifier's recurrent state, ``Box(-1, 1, (state_dim,), float32)``
@@ -41,18 +46,34 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     true class y, so the return is ``p_T(y) - p_0(y)``. ``log_prob_gain``: the same in log
     probabilities. ``final_correct``: 1 at the last step if the prediction is right, else 0.
 
+    ## When to stop
+    ``stop_action=True`` lets the agent end the episode before the last focus step, and
+    ``flops_cost=lambda`` prices compute: every focus step's reward is lowered by
+    ``lambda * focus MFLOPs`` (``step_flops.focus / 1e6``), and a stop is a step with no focus,
+    no classifier call and reward 0 (``final_correct``: 1 if the prediction at the stop is right).
+    With the default reward the return is therefore
+    ``p_stop(y) - p_0(y) - lambda * MFLOPs of the focus steps taken``: the final true-class
+    probability minus the price of the compute spent, up to the glance's probability and cost,
+    which no action changes. The true-class probability rather than correctness is the default
+    because it rewards every step by its gain (dense, low-variance, the same telescoping sum as
+    without the option); ``reward="final_correct"`` gives the 0/1 variant. Stopping after the
+    glance, before any focus step, is allowed (the glance-only exit of the thresholds).
+
     ## Starting State
     An image drawn uniformly from the split (or ``options={"index": i}``); for MNIST canvases the
     digit and clutter placements are drawn from the env's seeded RNG, so every episode is new.
 
     ## Episode End
-    ``terminated=True`` after ``max_focus_steps`` focus steps. There is no truncation.
+    ``terminated=True`` after ``max_focus_steps`` focus steps, or on a stop action
+    (``stop_action=True``). There is no truncation.
     Calling ``step`` after the end without ``reset`` raises.
 
     ## Info
     ``label``, ``prediction``, ``confidence`` (max softmax), ``true_class_prob``, ``step``,
     ``patch_box`` (top, left, height, width; the whole image after reset), ``flops`` (cumulative
-    classifier FLOPs for this image), ``image_index``.
+    classifier FLOPs for this image), ``image_index``; with ``stop_action=True`` also
+    ``stopped`` (the agent ended the episode; ``step`` is then the number of focus steps it took
+    and ``flops`` the compute it spent).
 
     ## Attributes
     Read-only, for agents and tools (:class:`~gf_env.surface.EnvSurface`; through wrappers:
@@ -69,7 +90,7 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     ## Arguments
     See :class:`~gf_env.EnvConfig`: ``data``, ``classifier``, ``split``, ``mnist_root``,
     ``checkpoint``, ``max_focus_steps``, ``reward``, ``action_type``, ``grid_size``,
-    ``observation``, ``device``; and ``render_mode``.
+    ``observation``, ``device``, ``stop_action``, ``flops_cost``; and ``render_mode``.
 
     ## Rendering
     ``render_mode="rgb_array"``: ``render()`` returns an ``(height, width, 3)`` ``uint8`` frame
@@ -100,7 +121,9 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
 
     ## Version History
     * v0: first release (classifiers trained by ``classifiers.train``, weights shipped with the
-      package); ``rgb_array`` rendering added later without changing the dynamics.
+      package); ``rgb_array`` rendering added later without changing the dynamics; the
+      ``stop_action``/``flops_cost`` options and ``action_masks()`` added later, off by
+      default (spaces, rewards and info of the defaults unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -123,8 +146,8 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        locations = self.engine.actions.decode(action, batch=None)
-        reward = self.engine.step(locations)
+        locations, stop = self.engine.actions.decode_step(action, batch=None)
+        reward = self.engine.step(locations, stop=stop)
         terminated = bool(self.engine.terminated()[0])
         return self._observation(), float(reward[0]), terminated, False, self._info()
 
@@ -132,6 +155,12 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         """The current frame (``render_mode="rgb_array"``); ``None`` without a render mode."""
         frames = rendering.render(self.engine, np.arange(1), self.render_mode)
         return None if frames is None else frames[0]
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed grid actions ``(G * G [+ 1],)`` bool for sb3-contrib's ``MaskablePPO``: cells
+        already focused on in this episode are ``False``, the stop action stays allowed (see
+        :meth:`GlanceFocusEngine.action_masks`). Grid actions only; the env does not enforce it."""
+        return self.engine.action_masks()[0]
 
     def oracle_true_class_probs(self, locations: np.ndarray) -> np.ndarray:
         """ORACLE, READS THE LABEL: the true-class probability after focusing at each of ``K``

@@ -98,12 +98,16 @@ class SB3VecEnv(VecEnv):
     def env_method(
         self, method_name: str, *method_args, indices=None, **method_kwargs
     ) -> list[Any]:
-        """Call a method of the shared batched env once; every index gets its result."""
+        """Call a method of the shared batched env once; every index gets its result, except for
+        ``action_masks`` (per-sub-environment rows: index ``i`` gets row ``i``, as sb3-contrib's
+        ``MaskablePPO`` expects)."""
         if method_name in ("reset", "step"):
             raise ValueError(
                 f"call SB3VecEnv.{method_name}() itself, not env_method({method_name!r})"
             )
         result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        if method_name == "action_masks":
+            return [result[i] for i in self._get_indices(indices)]
         return [result for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:

@@ -30,6 +30,8 @@ class EnvSurface:
             with continuous actions: ``grid_size`` if given, else ``ceil(max(H, W) / P)``.
         image_source: the :class:`~classifiers.data.ImageSource` images come from (to evaluate a
             classifier on the same images outside the env).
+        stop_action: whether actions can end the episode early (``stop_action=True``).
+        flops_cost: the reward's price per MFLOP of a focus step (0 unless set).
     """
 
     engine: GlanceFocusEngine
@@ -73,3 +75,11 @@ class EnvSurface:
     @property
     def image_source(self) -> ImageSource:
         return self.engine.source
+
+    @property
+    def stop_action(self) -> bool:
+        return self.engine.stop_action
+
+    @property
+    def flops_cost(self) -> float:
+        return self.engine.flops_cost

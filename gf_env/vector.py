@@ -39,6 +39,10 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
     Reset options: ``"reset_mask"`` (bool array, which sub-environments to reset) and ``"index"``
     (one image index or ``None`` per sub-environment).
 
+    With ``stop_action=True`` each sub-environment ends on its own stop action; the autoreset
+    mode then treats it as any other end of episode (``final_info["stopped"]`` in ``SAME_STEP``
+    mode). :meth:`action_masks` gives one mask row per sub-environment (grid actions).
+
     Attributes: the read-only task attributes of :class:`~gf_env.GlanceFocusEnv` (``num_images``,
     ``image_size``, ``patch_size``, ``max_focus_steps``, ``step_flops``, ``feature_shape``,
     ``grid_size``, ...), also as ``get_attr(name)`` (one value per sub-environment, as Gymnasium's
@@ -101,16 +105,18 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
         return self._observation(), infos
 
     def step(self, actions):
-        locations = self.engine.actions.decode(actions, batch=self.num_envs)
+        locations, stop = self.engine.actions.decode_step(actions, batch=self.num_envs)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
             resetting = np.flatnonzero(self._autoreset)
             stepping = np.flatnonzero(~self._autoreset)
             self.engine.reset(self._rngs, resetting)
             if len(stepping):
-                rewards[stepping] = self.engine.step(locations[stepping], stepping)
+                rewards[stepping] = self.engine.step(
+                    locations[stepping], stepping, None if stop is None else stop[stepping]
+                )
         else:
-            rewards[:] = self.engine.step(locations)
+            rewards[:] = self.engine.step(locations, stop=stop)
         terminated = self.engine.terminated().copy()
         infos = self._info(self._all)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
@@ -148,6 +154,13 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
             "action_space": "single_action_space",
         }
         return (getattr(self, single.get(name, name)),) * self.num_envs
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed grid actions ``(num_envs, G * G [+ 1])`` bool, one row per sub-environment
+        (sb3-contrib's ``MaskablePPO``): cells already focused on in the episode are ``False``,
+        the stop action stays allowed; a sub-environment whose episode ended (it resets on the
+        next step in ``NEXT_STEP`` mode) allows everything. Grid actions only."""
+        return self.engine.action_masks()
 
     def oracle_true_class_probs(self, locations: np.ndarray) -> np.ndarray:
         """ORACLE, READS THE LABELS: what each sub-environment's true-class probability would

@@ -44,3 +44,28 @@ def test_budget_curve_on_a_policy():
     for point in curve:
         assert sum(point.exit_fractions) == pytest.approx(1.0)
         assert 0 <= point.accuracy <= 1
+
+
+def test_a_stopping_policy_exits_no_later_than_its_stop():
+    from agents.evaluation import EvalResult
+
+    steps = 3
+    correct = np.array([[True, True, True], [False, False, False], [False, False, True]])
+    confidence = np.array([[0.9, 0.9, 0.9], [0.2, 0.3, 0.3], [0.1, 0.2, 0.99]])
+    result = EvalResult(
+        correct=correct,
+        confidence=confidence,
+        prediction=np.zeros((3, steps), dtype=np.int64),
+        labels=np.zeros(3, dtype=np.int64),
+        image_index=np.arange(3),
+        mflops=[1.0, 3.0, 5.0],
+        patch_box=np.zeros((3, steps, 4), dtype=np.int64),
+        stop_step=np.array([0, 1, 2]),
+    )
+    # p huge: thresholds so high that nobody exits before the last step, so each image exits
+    # at its own stop, which is the stop summary
+    point = budget_curve(result, result, ps=(1e6,))[0]
+    summary = result.stop_summary()
+    assert point.mflops == pytest.approx(summary["mflops"]) == pytest.approx(3.0)
+    assert point.accuracy == pytest.approx(summary["accuracy"]) == pytest.approx(2 / 3)
+    assert point.exit_fractions == summary["exit_fractions"] == pytest.approx([1 / 3] * 3)

@@ -53,3 +53,56 @@ def test_interval_level_is_checked():
     result = evaluate_policy(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
     with pytest.raises(ValueError, match="level must be in"):
         result.confidence_intervals(level=95)
+
+
+class StopAt:
+    """Focus at the centre, stop after ``k[i]`` focus steps in sub-environment ``i``."""
+
+    def __init__(self, k):
+        self.k = np.asarray(k)
+        self.env_kwargs = {"stop_action": True}
+
+    def bind(self, env):
+        self.steps = np.zeros(env.num_envs, dtype=np.int64)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        self.steps[episode_start] = 0
+        actions = np.full((len(observation), 3), 0.5, dtype=np.float32)
+        actions[:, 2] = self.steps >= self.k
+        self.steps += 1
+        return actions, state
+
+
+def test_stopping_policy_reports_the_accuracy_at_its_stop():
+    k = np.arange(16) % 5  # sub-environment i stops after i % 5 focus steps (4: never stops)
+    stop = evaluate_policy(StopAt(k), ENV, max_images=40, num_envs=16, seed=2, **FAKE)
+    full = evaluate_policy(
+        make_baseline("center", 4), ENV, max_images=40, num_envs=16, seed=2, **FAKE
+    )
+    expected_exit = np.minimum(np.arange(40) % 16 % 5, 4)
+    np.testing.assert_array_equal(stop.stop_step, expected_exit)
+    rows = np.arange(40)
+    # the same canvases and patches up to the stop; after it the answer is held
+    for t in range(5):
+        held = np.minimum(t, expected_exit)
+        np.testing.assert_array_equal(stop.correct[:, t], full.correct[rows, held])
+        np.testing.assert_array_equal(stop.prediction[:, t], full.prediction[rows, held])
+    summary = stop.stop_summary()
+    assert summary["accuracy"] == pytest.approx(full.correct[rows, expected_exit].mean())
+    assert summary["mflops"] == pytest.approx(np.asarray(full.mflops)[expected_exit].mean())
+    assert summary["exit_fractions"] == pytest.approx(np.bincount(expected_exit) / 40)
+    assert stop.anytime_accuracy[-1] == summary["accuracy"]
+
+
+def test_everyone_stopping_at_the_glance_ends_the_batch_early():
+    stop = evaluate_policy(StopAt(np.zeros(8)), ENV, max_images=8, num_envs=8, **FAKE)
+    assert stop.stop_step.tolist() == [0] * 8
+    assert stop.stop_summary()["mflops"] == pytest.approx(stop.mflops[0])
+    assert (stop.correct == stop.correct[:, :1]).all()
+
+
+def test_policy_without_stop_exits_at_the_last_step():
+    result = evaluate_policy(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
+    assert result.stop_step is None and result.exit_steps.tolist() == [4] * 10
+    assert result.stop_summary()["accuracy"] == result.anytime_accuracy[-1]
+    assert result.stop_summary()["exit_fractions"] == [0, 0, 0, 0, 1]
