@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 
 from classifiers.ops import cell_locations
@@ -65,9 +66,20 @@ class ActionCodec:
         map to :func:`classifiers.ops.cell_locations`. Every refusal is a ``ValueError`` that
         shows the action and says what was expected. A stopping action's location is not used
         (the stop cell maps to location (0, 0)).
+
+        Torch tensors (or lists of them) are read as a policy's output: detached (a tensor that
+        requires grad is accepted; no gradient flows through the environment), copied to the CPU
+        from CUDA or any other device that holds values, and floats numpy lacks (``bfloat16``,
+        ``float8``) widened to ``float32``, which holds them exactly. A tensor on the ``meta``
+        device holds no values and is refused. Dates and durations (``datetime64``,
+        ``timedelta64``) are not numbers here and are refused.
         """
         expected = () if batch is None else (batch,)
         width = 2 + self.stop_action
+        if isinstance(actions, (list, tuple)) and any(isinstance(a, torch.Tensor) for a in actions):
+            actions = [_tensor_values(a) if isinstance(a, torch.Tensor) else a for a in actions]
+        elif isinstance(actions, torch.Tensor):
+            actions = _tensor_values(actions)
         try:
             values = np.asarray(actions)
         except (ValueError, TypeError):  # ragged nested lists
@@ -94,7 +106,7 @@ class ActionCodec:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         grid = self.grid_size
         cell_count = int(self.space.n)
-        if cells.shape != expected or not np.issubdtype(cells.dtype, np.integer):
+        if cells.shape != expected or cells.dtype.kind not in "iu":  # no bool, timedelta64
             raise ValueError(
                 f"grid actions must be integers of shape {expected} (cell k in [0, {cell_count - 1}]), "
                 f"got {cells.dtype} array of shape {cells.shape}: {_show(cells)}; pass e.g. np.int64(k)"
@@ -124,11 +136,7 @@ def _continuous_values(
             f"continuous actions must have shape {shape}{per}, got shape {values.shape}: "
             f"{_show(values)}"
         )
-    if (
-        values.dtype == np.bool_
-        or not np.issubdtype(values.dtype, np.number)
-        or np.issubdtype(values.dtype, np.complexfloating)
-    ):
+    if values.dtype.kind not in "iuf":  # no bool, complex, datetime64, timedelta64, object
         raise ValueError(
             f"continuous actions must be real numbers, got dtype {values.dtype}: {_show(values)}; "
             "pass floats in [0, 1], e.g. np.array([0.5, 0.5], dtype=np.float32)"
@@ -145,6 +153,31 @@ def _continuous_values(
         )
     # clip before the cast, so that a huge finite float64 becomes 1, not inf
     return np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def _tensor_values(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor action as a numpy array: detached, on the CPU, in a dtype numpy has."""
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"actions are a tensor on the meta device (shape {tuple(tensor.shape)}, "
+            f"{tensor.dtype}), which holds no values; compute the policy's output on a real "
+            "device (cpu, cuda) and pass that"
+        )
+    tensor = tensor.detach()
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    if tensor.is_floating_point() and tensor.dtype not in _NUMPY_FLOATS:
+        tensor = tensor.float()  # bfloat16, float8: float32 holds every value exactly
+    try:
+        return tensor.numpy()
+    except (TypeError, RuntimeError):  # dtypes numpy lacks: complex32, quantized, ...
+        raise ValueError(
+            f"actions are a {tensor.dtype} tensor, which has no numpy counterpart; pass floats "
+            "in [0, 1] (continuous) or integer cells (grid), e.g. tensor.float()"
+        ) from None
+
+
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
 def _show(value: Any, limit: int = 120) -> str:

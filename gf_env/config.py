@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+import torch
 
 from classifiers import GlanceFocusClassifier
 from classifiers.data import CANVAS_PRESETS, ImageSource
@@ -20,6 +21,10 @@ from gf_env.actions import ACTION_TYPES
 
 REWARDS = ("confidence_gain", "log_prob_gain", "final_correct")
 OBSERVATIONS = ("hidden", "dict")
+MAX_FOCUS_STEPS = 1000
+"""The most focus steps an episode may take (the env stores every step's location)."""
+MAX_GRID_SIZE = 1024
+"""The most cells per side of a grid action space (``Discrete(G * G)``)."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,18 @@ class EnvConfig:
         split: ``"train"`` or ``"test"`` digits (canvas presets only).
         mnist_root: torchvision MNIST folder for the full set (canvas presets only).
         checkpoint: weights file for a registry-name classifier.
-        max_focus_steps: focus steps after the glance; then the episode terminates.
+        max_focus_steps: focus steps after the glance; then the episode terminates (at most
+            :data:`MAX_FOCUS_STEPS`).
         reward: ``"confidence_gain"``, ``"log_prob_gain"`` or ``"final_correct"``.
         action_type: ``"continuous"`` (``Box(0, 1, (2,))``: row, column) or ``"grid"``
             (``Discrete(G*G)``: cell ``k`` is row ``k // G``, column ``k % G``).
-        grid_size: G for grid actions; default ``ceil(H / P)``, enough cells to tile the image.
+        grid_size: G for grid actions; default ``ceil(H / P)``, enough cells to tile the image
+            (at most :data:`MAX_GRID_SIZE`).
         observation: ``"hidden"`` (the classifier's recurrent state) or ``"dict"`` (hidden state,
             last feature map, step index, locations so far).
         device: where the classifier runs; ``None`` or ``"auto"`` means CUDA when available,
-            else CPU (a classifier object is then left on its own device).
+            else CPU (a classifier object is then left on its own device). ``"meta"`` and
+            device types this PyTorch cannot allocate on (``"xla"`` without torch_xla) raise.
         stop_action: let the agent end the episode before the last focus step (when to stop):
             continuous actions get a third component (stop when >= 0.5), grid actions one more
             action (``G * G``). Off by default: the spaces and dynamics are those of ``-v0``.
@@ -97,10 +105,24 @@ class EnvConfig:
                 f"(glance, focus, step_flops, num_classes, ...), got {type(self.classifier).__name__}"
             )
         _positive_int("max_focus_steps", self.max_focus_steps)
+        if self.max_focus_steps > MAX_FOCUS_STEPS:
+            gib = self.max_focus_steps * 2 * 4 / 2**30
+            raise ValueError(
+                f"max_focus_steps must be at most {MAX_FOCUS_STEPS} (every sub-environment keeps "
+                f"the location of each step: {self.max_focus_steps:,} steps would take "
+                f"{gib:,.2f} GiB per sub-environment), "
+                f"got {self.max_focus_steps!r}"
+            )
         if self.grid_size is not None:
             _positive_int("grid_size", self.grid_size, " (or None for ceil(H / P))")
+            if self.grid_size > MAX_GRID_SIZE:
+                raise ValueError(
+                    f"grid_size must be at most {MAX_GRID_SIZE} ({MAX_GRID_SIZE**2:,} cells, more "
+                    "patch positions than any image here has pixels; for finer positions use "
+                    f"action_type='continuous'), got {self.grid_size!r}"
+                )
         if self.device is not None:
-            resolve_device(self.device)
+            _check_device(self.device)
         _check_stop(self.stop_action, self.flops_cost)
         if self.checkpoint is not None and not isinstance(self.classifier, str):
             raise ValueError(
@@ -143,6 +165,28 @@ def check_render_mode(render_mode: str | None, supported: list[str]) -> None:
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _check_device(device: str | torch.device) -> None:
+    """Refuse a device the environment cannot compute on, before any weights are loaded: the
+    ``meta`` device (tensors without values) and device types this PyTorch cannot allocate on
+    (``"xla"`` without torch_xla, ...); CUDA and MPS are checked by ``resolve_device``."""
+    resolved = resolve_device(device)
+    if resolved.type == "meta":
+        raise ValueError(
+            f"device={device!r}: the meta device holds no values, so the classifier cannot run "
+            "there; use 'cpu', 'cuda', or None for CUDA when available, else CPU"
+        )
+    if resolved.type in ("cpu", "cuda", "mps"):
+        return
+    try:
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError) as error:
+        reason = str(error).split(". ")[0].strip()[:100] or type(error).__name__
+        raise ValueError(
+            f"device={device!r} cannot be used by this PyTorch ({reason}); use 'cpu', 'cuda', or "
+            "None for CUDA when available, else CPU (or install the backend for that device)"
+        ) from None
 
 
 def _positive_int(name: str, value: Any, note: str = "") -> None:

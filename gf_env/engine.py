@@ -107,6 +107,10 @@ class GlanceFocusEngine:
         self.step_cost = self.flops_cost * self.flops.focus / 1e6  # reward price of a focus step
         self.action_space = self.actions.space
         self.observation_space = _observation_space(classifier, max_focus_steps, self.as_dict)
+        # the per-image shapes glance() and focus() promise, read once (state_dim may be computed)
+        self._output_rows = {"logits": (classifier.num_classes,), "state": (classifier.state_dim,)}
+        if self.keep_features:
+            self._output_rows["features"] = tuple(classifier.feature_shape)
 
         n = num_envs
         self.images = torch.zeros(n, channels, self.height, self.width, device=self.device)
@@ -189,23 +193,26 @@ class GlanceFocusEngine:
         whatever the source draws to render it.
         """
         ids = np.arange(self.num_envs) if envs is None else envs
+        count = len(self.source)
         chosen = []
         for j, i in enumerate(ids):
             index = None if indices is None else indices[j]
             if index is None:
-                index = int(rngs[i].integers(len(self.source)))
+                index = int(rngs[i].integers(count))
             elif (
                 isinstance(index, (bool, np.bool_))
                 or not isinstance(index, (int, np.integer))
-                or not 0 <= index < len(self.source)
+                or not 0 <= index < count
             ):
                 raise IndexError(
-                    f"image index {index!r} out of range: pass an integer in [0, {len(self.source)})"
+                    f"image index {index!r} out of range: pass an integer in [0, {count})"
                 )
             chosen.append(int(index))
         batch = self.source.sample_batch(chosen, [rngs[i] for i in ids])
         self.image_index[ids] = chosen if batch.indices is None else batch.indices
-        images = torch.from_numpy(batch.images).to(self.device, non_blocking=True)
+        images = torch.from_numpy(batch.images)
+        if images.device != self.device:
+            images = images.to(self.device, non_blocking=True)
         sel = self._select(envs)
         if envs is None:
             self.images = images  # a fresh tensor: no copy needed
@@ -313,39 +320,36 @@ class GlanceFocusEngine:
         self._check_output(out, len(ids), call)
         with torch.inference_mode():
             log_probs = out.logits.float().log_softmax(dim=1)
-            log_prob_y = log_probs.gather(1, self.labels[sel].unsqueeze(1))
-            log_conf, prediction = log_probs.max(dim=1, keepdim=True)
             state = out.state.float()
-            packed = (
-                torch.cat([state, log_prob_y, log_conf, prediction.float()], dim=1).cpu().numpy()
-            )
             self.state[sel] = state
+            # what the faces read goes to the host once; picking the true class and the maximum
+            # there selects the same values (and the first maximum, as torch.max) as on the device
+            host_log_probs = log_probs.cpu().numpy()
+            host_state = state.cpu().numpy()
             if self.keep_features:
                 self.feature_maps[ids] = out.features.float().cpu().numpy()
             if self.keep_probs:
                 self.probs[ids] = log_probs.exp().cpu().numpy()
-        if not np.isfinite(packed).all():
-            bad = ids[~np.isfinite(packed).all(axis=1)].tolist()
+        log_prob_y = host_log_probs[np.arange(len(ids)), self.label[ids]]
+        prediction = host_log_probs.argmax(axis=1)
+        log_conf = host_log_probs[np.arange(len(ids)), prediction]
+        finite = np.isfinite(host_state).all(axis=1) & np.isfinite(log_prob_y + log_conf)
+        if not finite.all():
             raise FloatingPointError(
                 f"the classifier's {call}() returned NaN or infinite logits or state for "
-                f"episode(s) {bad}; its weights hold non-finite values or it diverged: load a "
-                "good checkpoint"
+                f"episode(s) {ids[~finite].tolist()}; its weights hold non-finite values or it "
+                "diverged: load a good checkpoint"
             )
-        dim = self.hidden.shape[1]
-        self.hidden[ids] = packed[:, :dim]
-        self.log_prob[ids] = packed[:, dim]
-        self.log_confidence[ids] = packed[:, dim + 1]
-        self.prediction[ids] = packed[:, dim + 2].astype(np.int64)
+        self.hidden[ids] = host_state
+        self.log_prob[ids] = log_prob_y
+        self.log_confidence[ids] = log_conf
+        self.prediction[ids] = prediction
 
     def _check_output(self, out, count: int, call: str) -> None:
         """The classifier must return what its attributes promise; say so instead of failing
         in a tensor copy."""
-        model = self.classifier
-        expected = {"logits": (count, model.num_classes), "state": (count, model.state_dim)}
-        if self.keep_features:
-            expected["features"] = (count, *model.feature_shape)
-        for name, shape in expected.items():
-            got = tuple(getattr(out, name).shape)
+        for name, row in self._output_rows.items():
+            got, shape = tuple(getattr(out, name).shape), (count, *row)
             if got != shape:
                 raise ValueError(
                     f"the classifier's {call}() returned {name} of shape {got} for {count} "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from classifiers.data.base import Batch, DigitCanvases
 from classifiers.data.digits import DigitSet
@@ -143,8 +144,9 @@ class TaskCanvas(DigitCanvases):
         Each canvas draws all its placements with one ``random`` call on its own RNG (then, with
         ``augment``, the distortion), so canvas ``j`` equals ``sample(indices[j], rngs[j])``
         exactly. Digit positions come from ``PLACEMENT_TRIES`` candidate layouts: the first
-        without overlap is used (if none is, the digits go on the diagonal). The pastes are slice
-        additions in pasting order: the fragments, then the digits.
+        without overlap is used (if none is, the digits go on the diagonal). The pastes are
+        additions in pasting order (the fragments, then the digits), one layer for all canvases at
+        a time.
 
         ``boxes`` is ``(B, 4)`` with one digit, ``(B, num_digits, 4)`` with several.
         """
@@ -175,13 +177,18 @@ class TaskCanvas(DigitCanvases):
                 ]
             )
         canvas = np.zeros((count, size, size), dtype=np.float32)
-        # slice adds in pasting order (fragments, then digits): overlaps add up as one by one
-        for j in range(count):
-            for src, crop_r, crop_c, r, c in zip(frag_source[j], *frag[j, :, 1:].T, strict=True):
-                piece = self._pixels[src, crop_r : crop_r + f, crop_c : crop_c + f]
-                canvas[j, r : r + f, c : c + f] += piece
-            for digit, (r, c) in zip(digits[j], corners[j], strict=True):
-                canvas[j, r : r + d, c : c + d] += digit
+        # One paste per layer for all canvases at once, layers in pasting order (fragments, then
+        # digits): a pixel's overlapping pastes add up in the same order as one by one.
+        rows = np.arange(count)
+        if nf:
+            pieces = sliding_window_view(self._pixels, (f, f), axis=(1, 2))
+            pieces = pieces[frag_source, frag[..., 1], frag[..., 2]]  # (count, nf, f, f)
+            slots = sliding_window_view(canvas, (f, f), axis=(1, 2), writeable=True)
+            for layer in range(nf):
+                slots[rows, frag[:, layer, 3], frag[:, layer, 4]] += pieces[:, layer]
+        slots = sliding_window_view(canvas, (d, d), axis=(1, 2), writeable=True)
+        for layer in range(k):
+            slots[rows, corners[:, layer, 0], corners[:, layer, 1]] += digits[:, layer]
         np.clip(canvas, 0.0, 1.0, out=canvas)
         boxes = np.concatenate([corners, np.full_like(corners, d)], axis=2)
         labels = self.digits.labels[sources].max(axis=1)

@@ -57,6 +57,13 @@ def env():
         (np.array([0.5 + 1j, 0.5]), r"real numbers, got dtype complex128"),
         (np.array([0.5, None], dtype=object), r"real numbers, got dtype object"),
         ([[0.1], [0.2, 0.3]], r"\[\[0.1\], \[0.2, 0.3\]\] do not form an array"),
+        (np.array([1, 2], dtype="timedelta64[s]"), r"real numbers, got dtype timedelta64\[s\]"),
+        (np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"), "got dtype datetime64"),
+        (
+            torch.empty(2, device="meta"),
+            r"tensor on the meta device \(shape \(2,\), torch.float32\), which holds no values",
+        ),
+        ([torch.tensor(0.5), torch.empty((), device="meta")], "meta device"),
     ],
 )
 def test_bad_continuous_actions_raise_value_error_naming_them(env, action, match):
@@ -73,6 +80,12 @@ def test_bad_continuous_actions_raise_value_error_naming_them(env, action, match
         ([2, -3], (32, 0)),  # integers are numbers too
         (torch.tensor([0.0, 1.0]), (0, 32)),
         (np.array([0.5, 0.5], dtype=np.float16), (16, 16)),
+        # a policy's output: detached (no gradient flows through the env), bf16 widened exactly
+        (torch.tensor([0.0, 1.0], requires_grad=True), (0, 32)),
+        (torch.tensor([0.5, 1.0], requires_grad=True) * 1.0, (16, 32)),
+        (torch.tensor([0.5, 0.25], dtype=torch.bfloat16), (16, 8)),
+        (torch.tensor([0.5, 0.25], dtype=torch.float8_e4m3fn), (16, 8)),
+        ([torch.tensor(0.25, requires_grad=True), torch.tensor(0.5)], (8, 16)),
     ],
 )
 def test_out_of_range_and_other_numeric_actions_are_clipped(action, corner):
@@ -92,6 +105,10 @@ def test_out_of_range_and_other_numeric_actions_are_clipped(action, corner):
         (True, "got bool"),
         ([1], r"got int64 array of shape \(1,\): \[1\]"),
         (2**70, "got object array"),
+        (np.timedelta64(3), r"integers of shape \(\) .*got timedelta64"),
+        (np.array(3, dtype="datetime64[D]"), "got datetime64"),
+        (torch.tensor(3, device="meta"), "tensor on the meta device"),
+        (torch.tensor(3.0, dtype=torch.bfloat16), r"integers .*got float32"),
     ],
 )
 def test_bad_grid_actions(action, match):
@@ -99,6 +116,50 @@ def test_bad_grid_actions(action, match):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=match):
         env.step(action)
+
+
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+def test_a_tensor_dtype_numpy_lacks_is_named(env):
+    with pytest.raises(ValueError, match="complex32 tensor, which has no numpy counterpart"):
+        env.step(torch.tensor([0.5, 0.5], dtype=torch.complex32))
+
+
+def test_tensor_grid_actions_are_read_like_numpy_ones():
+    env = single(action_type="grid")
+    env.reset(seed=0)
+    *_, info = env.step(torch.tensor(8, requires_grad=False))
+    assert info["patch_box"] == (32, 32, 28, 28)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tensor_actions_are_copied_to_the_cpu():
+    env = single()
+    env.reset(seed=0)
+    action = torch.tensor([0.0, 1.0], device="cuda", requires_grad=True)
+    *_, info = env.step(action * 1.0)
+    assert info["patch_box"] == (0, 32, 28, 28)
+
+
+def test_vector_and_sb3_paths_read_tensors_and_refuse_durations():
+    actions = np.array([[0.0, 1.0], [0.5, 0.25], [1.0, 0.0]], dtype=np.float32)
+    boxes = []
+    for as_tensor in (False, True):
+        vec = vector(3)
+        vec.reset(seed=0)
+        step = torch.tensor(actions, requires_grad=True) if as_tensor else actions
+        boxes.append(vec.step(step)[-1]["patch_box"])
+    assert np.array_equal(boxes[0], boxes[1])
+    assert boxes[1].tolist() == [[0, 32, 28, 28], [16, 8, 28, 28], [32, 0, 28, 28]]
+    with pytest.raises(ValueError, match=r"real numbers, got dtype timedelta64"):
+        vec.step(actions.astype("timedelta64[ms]"))
+    venv = SB3VecEnv(vector(3, autoreset_mode=AutoresetMode.SAME_STEP))
+    venv.reset()
+    with pytest.raises(ValueError, match=r"real numbers, got dtype timedelta64"):
+        venv.step(actions.astype("timedelta64[ms]"))
+    with pytest.raises(ValueError, match="meta device"):
+        venv.step(torch.empty(3, 2, device="meta"))
+    *_, infos = venv.step(torch.tensor(actions, dtype=torch.bfloat16, requires_grad=True))
+    assert [info["patch_box"].tolist() for info in infos] == boxes[1].tolist()
 
 
 def test_vector_actions_name_the_sub_environment():
@@ -180,6 +241,18 @@ def test_bad_reset_arguments():
         ({"split": "val"}, ValueError, "split must be one of .*got 'val'"),
         ({"data": "cluttered70"}, ValueError, "data must be one of"),
         ({"device": "gpu"}, ValueError, "device='gpu' is not a device name; use 'cpu'"),
+        ({"device": "meta"}, ValueError, "device='meta': the meta device holds no values"),
+        ({"device": "xla"}, ValueError, r"device='xla' cannot be used by this PyTorch \(.*XLA"),
+        (
+            {"max_focus_steps": 10**9},
+            ValueError,
+            r"at most 1000 .*1,000,000,000 steps would take 7.45 GiB per sub-environment",
+        ),
+        (
+            {"grid_size": 10**10, "action_type": "grid"},
+            ValueError,
+            r"grid_size must be at most 1024 .*action_type='continuous'\), got 10000000000",
+        ),
         ({"classifier": "gf-mnist-clutered100"}, KeyError, "Did you mean 'gf-mnist-cluttered100'"),
         ({"classifier": object()}, TypeError, "implement GlanceFocusClassifier"),
         (
@@ -278,3 +351,12 @@ def test_sb3_adapter_refusals():
         venv.step(np.array([[np.inf, 0.5], [0.5, 0.5]], dtype=np.float32))
     with pytest.raises(TypeError, match="unknown environment argument"):
         make_sb3_vec_env("GlanceFocus-ClutteredMNIST-v0", num_envs=2, rewards="x")
+    for kwargs, match in [
+        ({"device": "meta"}, "meta device"),
+        ({"grid_size": 10**10}, "grid_size must be at most 1024"),
+        ({"max_focus_steps": 10**9}, "7.45 GiB"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            make_sb3_vec_env("GlanceFocus-ClutteredMNIST-v0", num_envs=2, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            gym.make_vec("GlanceFocus-ClutteredMNIST-v0", num_envs=2, **kwargs)

@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from classifiers.testing import FakeClassifier
 from gf_env import GlanceFocusEnv, GlanceFocusVectorEnv
+from gf_env.config import MAX_FOCUS_STEPS, MAX_GRID_SIZE
 from gf_env.engine import OBSERVATIONS, REWARDS
 
 FAST = settings(max_examples=20, deadline=None, derandomize=True, database=None)
@@ -154,10 +155,18 @@ def test_every_valid_setting_runs_a_whole_episode(
 @given(
     setting=st.one_of(
         st.tuples(
-            st.just("max_focus_steps"), st.integers(max_value=0) | st.booleans() | st.floats()
+            st.just("max_focus_steps"),
+            st.integers(max_value=0)
+            | st.integers(min_value=MAX_FOCUS_STEPS + 1)
+            | st.booleans()
+            | st.floats(),
         ),
         st.tuples(
-            st.just("grid_size"), st.integers(max_value=0) | st.floats() | st.text(max_size=3)
+            st.just("grid_size"),
+            st.integers(max_value=0)
+            | st.integers(min_value=MAX_GRID_SIZE + 1)
+            | st.floats()
+            | st.text(max_size=3),
         ),
         st.tuples(st.just("reward"), st.text(max_size=12).filter(lambda s: s not in REWARDS)),
         st.tuples(
