@@ -108,17 +108,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         seeds = config.seeds if name not in BASELINES else [config.seeds[0]]
         for seed in seeds:
             if name in ALGORITHMS:
-                agent_config = AgentConfig(
-                    algo=name,
-                    env=config.env,
-                    timesteps=config.timesteps,
-                    num_envs=config.num_envs,
-                    seed=seed,
-                    device=config.device,
-                    out=str(out / "agents" / f"{name}-seed{seed}"),
-                    eval_images=min(500, config.test_images or 500),
-                    env_kwargs=config.env_kwargs,
-                    progress=config.progress,
+                agent_config = _agent_config(
+                    config, name, seed, out / "agents" / f"{name}-seed{seed}"
                 )
                 policy, _ = train_agent(agent_config, reuse=config.reuse)
                 env_kwargs = agent_config.env_arguments
@@ -223,6 +214,27 @@ def _stage3(
     )
     history = finetune(finetune_config, restart_stale=True)
     return finetune_config.export, history
+
+
+def _agent_config(
+    config: BenchmarkConfig, algo: str, seed: int, out: Path, **extra: Any
+) -> AgentConfig:
+    """The :class:`AgentConfig` of one learned agent of the benchmark (its budget, envs, device,
+    env arguments and run folder ``out``; ``extra`` adds e.g. hyperparameters)."""
+    return AgentConfig(
+        algo=algo,
+        env=config.env,
+        timesteps=config.timesteps,
+        num_envs=config.num_envs,
+        seed=seed,
+        device=config.device,
+        out=str(out),
+        eval_images=min(500, config.test_images or 500),
+        progress=config.progress,
+        gym_packages=config.gym_packages,
+        env_kwargs=config.env_kwargs,
+        **extra,
+    )
 
 
 def _summarise(
@@ -444,20 +456,13 @@ def learned_stop_results(
     for cost in config.stop_costs:
         per_seed = []
         for seed in config.seeds:
-            agent_config = AgentConfig(
-                algo="ppo",
-                env=config.env,
-                timesteps=config.timesteps,
-                num_envs=config.num_envs,
-                seed=seed,
-                device=config.device,
-                out=str(out / "agents" / f"ppo-stop{cost:g}-seed{seed}"),
-                eval_images=min(500, config.test_images or 500),
-                progress=config.progress,
+            agent_config = _agent_config(
+                config,
+                "ppo",
+                seed,
+                out / "agents" / f"ppo-stop{cost:g}-seed{seed}",
                 hp=dict(STOP_HYPERPARAMS),
                 stop_cost=cost,
-                gym_packages=config.gym_packages,
-                env_kwargs=config.env_kwargs,
             )
             policy, _ = train_agent(agent_config, reuse=config.reuse)
             test = evaluate_policy(
