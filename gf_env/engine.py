@@ -214,8 +214,8 @@ class GlanceFocusEngine:
         if images.device != self.device:
             images = images.to(self.device, non_blocking=True)
         sel = self._select(envs)
-        if envs is None:
-            self.images = images  # a fresh tensor: no copy needed
+        if isinstance(sel, slice):  # every episode, in order: a fresh tensor, no copy needed
+            self.images = images
         else:
             self.images[sel] = images
         self.label[ids] = batch.labels
@@ -260,17 +260,14 @@ class GlanceFocusEngine:
         if stop is not None and stop.any():
             return self._stop(locations, ids, stop)
         sel = self._select(envs)
-        corners = patch_corners(
-            torch.from_numpy(locations), (self.height, self.width), self.patch_size
-        )
+        corners = patch_corners(locations, (self.height, self.width), self.patch_size)
         with torch.inference_mode():
-            patches = crop_patches(self.images[sel], corners.to(self.device), self.patch_size)
+            patches = crop_patches(self.images[sel], torch.from_numpy(corners), self.patch_size)
             out = self.classifier.focus(patches, self.state[sel])
         previous = self.log_prob[ids]
         self._record(sel, ids, out, "focus")
         self.locations[ids, steps] = locations
-        corners_np = corners.numpy()
-        self.patch_box[ids, 0:2] = corners_np
+        self.patch_box[ids, 0:2] = corners
         self.patch_box[ids, 2:4] = self.patch_size
         self.step_count[ids] = steps + 1
         rewards = self._reward(previous, ids)
@@ -300,13 +297,13 @@ class GlanceFocusEngine:
                 f"locations must have shape ({self.num_envs}, K, 2), got {locations.shape}"
             )
         corners = patch_corners(
-            torch.from_numpy(np.ascontiguousarray(locations, dtype=np.float32).reshape(-1, 2)),
+            np.ascontiguousarray(locations, dtype=np.float32).reshape(-1, 2),
             (self.height, self.width),
             self.patch_size,
         )
         owner = torch.arange(n, device=self.device).repeat_interleave(k)
         with torch.inference_mode():
-            patches = crop_patches(self.images, corners.to(self.device), self.patch_size, owner)
+            patches = crop_patches(self.images, torch.from_numpy(corners), self.patch_size, owner)
             out = self.classifier.focus(patches, self.state[owner])
             probs = out.logits.float().softmax(dim=1).gather(1, self.labels[owner].unsqueeze(1))
         return probs.view(n, k).cpu().numpy().astype(np.float64)
@@ -367,7 +364,12 @@ class GlanceFocusEngine:
         return (done & (self.prediction[ids] == self.label[ids])).astype(np.float64)
 
     def _select(self, envs: np.ndarray | None) -> slice | torch.Tensor:
-        if envs is None:
+        """What indexes the device tensors for ``envs``: ``slice(None)`` for all episodes in
+        order (``None``, or every index as the vector env's autoreset passes it), which writes
+        without an index copy."""
+        if envs is None or (
+            len(envs) == self.num_envs and np.array_equal(envs, np.arange(self.num_envs))
+        ):
             return slice(None)
         return torch.as_tensor(envs, dtype=torch.long, device=self.device)
 

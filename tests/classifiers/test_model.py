@@ -99,6 +99,32 @@ def test_crop_patches_equals_slicing():
     assert torch.equal(patches[1], images[1, :, 6:10, 0:4])
 
 
+def test_patch_corners_of_an_array_equal_the_tensor_path():
+    locations = np.random.default_rng(0).uniform(-0.2, 1.2, (500, 2)).astype(np.float32)
+    locations[:3] = [[0.0, 1.0], [1.0, 0.0], [0.9999, 0.5]]
+    from_array = patch_corners(locations, (112, 84), 24)
+    assert isinstance(from_array, np.ndarray) and from_array.dtype == np.int64
+    np.testing.assert_array_equal(
+        from_array, patch_corners(torch.from_numpy(locations), (112, 84), 24).numpy()
+    )
+    with pytest.raises(ValueError, match="larger than the image"):
+        patch_corners(locations, (20, 20), 32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_crop_patches_cpu_gather_equals_torch_indexing(channels):
+    images = torch.rand(5, channels, 30, 26)
+    corners = torch.tensor([[0, 0], [22, 18], [3, 7], [10, 0], [0, 18]])
+    owner = torch.tensor([4, 0, 0, 2, 1])
+    for index in (None, owner):
+        fast = crop_patches(images, corners, 8, index)
+        # a tensor that needs gradients takes torch's advanced indexing
+        slow = crop_patches(images.clone().requires_grad_(True), corners, 8, index).detach()
+        assert torch.equal(fast, slow)
+        # the same strides as torch's result: a convolution's rounding depends on them
+        assert fast.stride() == slow.stride() == (channels * 64, 64, 8, 1)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="patch_size"):
         GFConfig(image_size=(20, 20), patch_size=28)
