@@ -40,7 +40,6 @@ fingerprint, wall time, env steps/s, the learner's share of time, the learning c
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.metadata
 import inspect
@@ -60,6 +59,7 @@ from agents.plugins import env_spec
 from agents.reporting import write_json
 from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
 from classifiers import get_entry
+from classifiers.training.fingerprint import differences, file_sha256
 
 ENTRY_POINT_GROUP = "glance_focus.agents"
 ALIASES = {"recurrentppo": "recurrent_ppo", "ppo_lstm": "recurrent_ppo"}
@@ -327,11 +327,7 @@ def fingerprint(spec: str, agent: Any, run: Run) -> dict[str, Any]:
 
 def fingerprint_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``"key: old -> new"`` for every setting that differs."""
-    return [
-        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
-        for key in sorted(set(old) | set(new))
-        if old.get(key) != new.get(key)
-    ]
+    return differences(old, new)
 
 
 def train_or_reuse(
@@ -486,11 +482,7 @@ def _classifier_hash(run: Run) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _cached_hash(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)  # size and mtime only key the cache
 
 
 def _file_hash(path: Path) -> str:

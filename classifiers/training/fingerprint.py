@@ -41,16 +41,23 @@ def settings_fingerprint(settings: Any, **extra: Any) -> dict[str, Any]:
     return json.loads(json.dumps({**fields, **extra}, sort_keys=True, default=str))
 
 
+def differences(
+    old: dict[str, Any], new: dict[str, Any], template: str = "{key}: {old!r} -> {new!r}"
+) -> list[str]:
+    """``template`` filled for every key whose value differs between ``old`` and ``new``
+    (sorted by key; a key missing on one side counts as ``None`` there)."""
+    return [
+        template.format(key=key, old=old.get(key), new=new.get(key))
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+
+
 def fingerprint_differences(saved: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
     """``"name: checkpoint X, now Y"`` for every entry that differs (all, if ``saved`` is None)."""
     if saved is None:
         return ["the checkpoint records no settings (written by an older version)"]
-    keys = sorted(set(saved) | set(current))
-    return [
-        f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}"
-        for k in keys
-        if saved.get(k) != current.get(k)
-    ]
+    return differences(saved, current, "{key}: checkpoint {old!r}, now {new!r}")
 
 
 def source_fingerprint(data: ImageSource) -> dict[str, Any]:
