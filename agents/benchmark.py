@@ -357,23 +357,18 @@ def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
 def print_report(results: dict[str, Any]) -> None:
     """The accuracy table (with 95% intervals), the fewest mean MFLOPs at which early exit
     matches the full-resolution model's accuracy, and that model."""
+    full = results["full_resolution"]
     rows = []
     for name, agent in results["agents"].items():
-        cells = [
+        row = [name + (" (upper bound)" if agent["upper_bound"] else "")]
+        row += [
             f"{a:.3f} [{lo:.3f},{hi:.3f}]"
             for a, (lo, hi) in zip(agent["anytime_accuracy"], agent["anytime_ci95"], strict=True)
         ]
-        match = agent.get("mflops_to_match_full_resolution")
-        rows.append(
-            [
-                name + (" (upper bound)" if agent["upper_bound"] else ""),
-                *cells,
-                "never" if match is None else f"{match:.1f}",
-            ]
-        )
-    full = results["full_resolution"]
-    if full is None:  # no reference model: no column to compare against
-        rows = [row[:-1] for row in rows]
+        if full is not None:  # without a reference model there is nothing to match
+            match = agent.get("mflops_to_match_full_resolution")
+            row.append("never" if match is None else f"{match:.1f}")
+        rows.append(row)
     steps = len(next(iter(results["agents"].values()))["anytime_accuracy"])
     header = ["agent", "glance", *(f"focus {t}" for t in range(1, steps))]
     print_table(header + ([] if full is None else ["MFLOPs to full-res acc"]), rows)
