@@ -31,7 +31,7 @@ from agents.protocol import is_agent_spec, train_for_benchmark
 from agents.reporting import print_table, write_json
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
 from agents.visualize import write_examples
-from classifiers import create_classifier, list_classifiers
+from classifiers import create_classifier, get_entry, list_classifiers
 from classifiers.train import evaluate as evaluate_classifier
 from classifiers.utils import did_you_mean
 
@@ -339,7 +339,12 @@ def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
         ValueError: ``classifier`` is not registered, ``checkpoint`` is not a file, or there is
             no checkpoint and the classifier has no shipped weights.
     """
-    if classifier not in list_classifiers():
+    registered = isinstance(classifier, str)
+    try:
+        get_entry(classifier) if registered else None
+    except KeyError:
+        registered = False
+    if not registered:
         raise ValueError(
             f"the full-resolution reference {classifier!r} is not a registered classifier."
             f"{did_you_mean(classifier, list_classifiers())} Name one with --fullres-classifier "

@@ -17,6 +17,7 @@ from classifiers.registry import (
     get_entry,
     list_classifiers,
     register_classifier,
+    register_weights,
 )
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "load_file",
     "preprocessing_of",
     "register_classifier",
+    "register_weights",
     "save_atomic",
 ]

@@ -3,6 +3,12 @@
 Register a factory with :func:`register_classifier`, build it with :func:`create_classifier`, list
 names with :func:`list_classifiers`. A factory takes keyword overrides and returns an object that
 implements :class:`~classifiers.GlanceFocusClassifier`.
+
+A classifier can ship more than one set of weights. The default set goes with the plain name; any
+other set is a *tag* (:func:`register_weights`), named as timm names them: ``<name>.<tag>``, e.g.
+``gf-mnist-cluttered100.mnist50k`` (trained on 50,000 MNIST training digits instead of the
+embedded 4,000). A tagged name works wherever a name does (``create_classifier``, an env's
+``classifier=``, ``--classifier``), and builds the same architecture as the plain name.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -44,6 +50,8 @@ class ClassifierEntry:
         description: one line for listings.
         preprocessing: the model's preprocessing record (``None``: read it off the built model,
             see :func:`classifiers.preprocessing.preprocessing_of`).
+        tags: further shipped weights by tag (:func:`register_weights`); the entry of
+            ``<name>.<tag>`` (:func:`get_entry`) holds that tag's file and command.
     """
 
     name: str
@@ -53,6 +61,7 @@ class ClassifierEntry:
     train_command: str | None = None
     description: str = ""
     preprocessing: Preprocessing | None = None
+    tags: dict[str, ClassifierEntry] = field(default_factory=dict, repr=False)
 
     @property
     def weights_path(self) -> Path | None:
@@ -105,8 +114,63 @@ def register_classifier(
     return wrap
 
 
+def register_weights(
+    name: str,
+    tag: str,
+    *,
+    weights: str,
+    train_command: str,
+    description: str,
+    overwrite: bool = False,
+) -> None:
+    """Ship another set of weights for the registered classifier ``name``, chosen as
+    ``<name>.<tag>``.
+
+    Args:
+        name: a registered (untagged) classifier name.
+        tag: the tag; letters, digits, ``-`` and ``_``.
+        weights: file name in ``classifiers/weights`` (or an absolute path).
+        train_command: the command that reproduces the file.
+        description: what the weights were trained on (one line, for listings).
+        overwrite: replace a tag registered before.
+
+    Example:
+        >>> from classifiers import register_weights
+        >>> register_weights("gf-mnist-cluttered100", "my-run", weights="mine.pt",
+        ...                  train_command="python -m classifiers.train ...",
+        ...                  description="my own training run")  # doctest: +SKIP
+    """
+    entry = get_entry(name)
+    if entry.name != name or "." in name:
+        raise ValueError(f"register_weights takes an untagged classifier name, got {name!r}")
+    if not tag or not tag.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"weights tag must be letters, digits, '-' or '_', got {tag!r}")
+    if tag in entry.tags and not overwrite:
+        raise ValueError(
+            f"{name}.{tag} is already registered; pick another tag or pass overwrite=True"
+        )
+    entry.tags[tag] = dataclasses.replace(
+        entry,
+        name=f"{name}.{tag}",
+        weights=weights,
+        train_command=train_command,
+        description=f"{entry.description} [{tag}: {description}]",
+        tags={},
+    )
+
+
 def get_entry(name: str) -> ClassifierEntry:
-    """The registry entry of ``name``; unknown names raise with the closest registered names."""
+    """The registry entry of ``name`` (or of a tagged ``<name>.<tag>``: the same factory with that
+    tag's weights and command); unknown names raise with the closest registered names."""
+    base, _, tag = name.rpartition(".")
+    if name not in _REGISTRY and base in _REGISTRY:
+        tags = _REGISTRY[base].tags
+        if tag not in tags:
+            raise KeyError(
+                f"classifier {base!r} has no weights tagged {tag!r}.{did_you_mean(tag, tags)} "
+                f"Tags: {sorted(tags) or 'none'}; the plain name {base!r} takes its default weights"
+            )
+        return tags[tag]
     if name not in _REGISTRY:
         hint = did_you_mean(name, _REGISTRY, n=3, cutoff=0.5)
         if multiprocessing.parent_process() is not None:
@@ -123,12 +187,18 @@ def get_entry(name: str) -> ClassifierEntry:
 
 
 def list_classifiers(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Registered names matching the glob ``pattern``; with ``pretrained``, only those whose
-    shipped weights are present."""
-    names = sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
-    if pretrained:
-        names = [n for n in names if (p := _REGISTRY[n].weights_path) is not None and p.is_file()]
-    return names
+    """Registered names matching the glob ``pattern``. With ``pretrained``, the names whose
+    shipped weights are present, tagged names (``<name>.<tag>``) included."""
+    if not pretrained:
+        return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    entries = [e for base in _REGISTRY.values() for e in (base, *base.tags.values())]
+    return sorted(
+        e.name
+        for e in entries
+        if fnmatch.fnmatch(e.name, pattern)
+        and e.weights_path is not None
+        and e.weights_path.is_file()
+    )
 
 
 def create_classifier(
@@ -142,8 +212,10 @@ def create_classifier(
     """Build a registered classifier, optionally with weights.
 
     Args:
-        name: registry name (see :func:`list_classifiers`).
-        pretrained: load the weights the project ships for ``name``.
+        name: registry name (see :func:`list_classifiers`), or ``<name>.<tag>`` for weights
+            shipped under a tag (:func:`register_weights`).
+        pretrained: load the weights the project ships for ``name`` (for a tagged name: that
+            tag's).
         checkpoint: load weights from this file instead (a checkpoint written by
             :mod:`classifiers.train`, or an official GFNet file: :mod:`classifiers.gfnet_import`).
         device: where to put the model; ``None`` means CUDA when available, else CPU.

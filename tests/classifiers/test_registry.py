@@ -13,6 +13,7 @@ from classifiers import (
     list_classifiers,
     load_file,
     register_classifier,
+    register_weights,
     save_atomic,
 )
 
@@ -133,3 +134,34 @@ def test_user_model_registers_in_a_few_lines():
     assert "test-user-gf" in list_classifiers()
     with pytest.raises(ValueError, match="no shipped weights"):
         create_classifier("test-user-gf", pretrained=True)
+
+
+def test_weights_under_a_tag_load_by_tagged_name(tmp_path):
+    @register_classifier("test-tagged-gf", description="a user's model", overwrite=True)
+    def tagged_gf(**overrides):
+        return GFModel(GFConfig(image_size=(60, 60), patch_size=20, glance_size=12, **overrides))
+
+    torch.manual_seed(3)
+    trained = create_classifier("test-tagged-gf", device="cpu")
+    path = save_atomic(classifier_checkpoint("test-tagged-gf.run1", trained), tmp_path / "w.pt")
+    register_weights(
+        "test-tagged-gf", "run1", weights=str(path), train_command="cmd", description="my run"
+    )
+    entry = get_entry("test-tagged-gf.run1")
+    assert entry.name == "test-tagged-gf.run1" and entry.weights_path == path
+    assert entry.train_command == "cmd" and "my run" in entry.description
+    assert list_classifiers("test-tagged-*", pretrained=True) == ["test-tagged-gf.run1"]
+    assert list_classifiers("test-tagged-*") == ["test-tagged-gf"]  # architectures only
+    model = create_classifier("test-tagged-gf.run1", pretrained=True, device="cpu")
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+    with pytest.raises(ValueError, match="no shipped weights"):  # the plain name has none
+        create_classifier("test-tagged-gf", pretrained=True)
+    with pytest.raises(KeyError, match=r"no weights tagged 'run2'.*Did you mean 'run1'"):
+        get_entry("test-tagged-gf.run2")
+    with pytest.raises(ValueError, match="already registered"):
+        register_weights("test-tagged-gf", "run1", weights="x", train_command="", description="")
+    with pytest.raises(ValueError, match="untagged classifier name"):
+        register_weights("test-tagged-gf.run1", "x", weights="x", train_command="", description="")
+    with pytest.raises(ValueError, match="letters, digits"):
+        register_weights("test-tagged-gf", "a.b", weights="x", train_command="", description="")
