@@ -20,10 +20,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents import statistics
 from agents.baselines import BASELINES
 from agents.early_exit import as_records, budget_curve
 from agents.env_api import env_attr
-from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.evaluation import EvalResult, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
 from agents.plugins import PluginOptions, env_spec
 from agents.policies import load_policy
@@ -244,9 +245,11 @@ def _summarise(
     config,
     stage: int = 1,
 ) -> dict:
-    """Per-seed results and their mean; intervals bootstrap images of the pooled seeds."""
+    """Per-seed results and their mean over seeds; the intervals hold the seed-to-seed variation
+    as well as the test set's (:func:`agents.statistics.seed_image_intervals`: every seed is
+    evaluated on the same test canvases)."""
     tests = [test for test, _ in runs]
-    correct = np.concatenate([t.correct for t in tests])
+    intervals = statistics.seed_image_intervals([t.correct for t in tests])
     curves = [budget_curve(calibration, test) for test, calibration in runs]
     mean_curve = [
         {
@@ -262,8 +265,8 @@ def _summarise(
         "classifier_stage": stage,
         "seeds": seeds,
         "timesteps": 0 if name in BASELINES else config.timesteps,
-        "anytime_accuracy": correct.mean(axis=0).tolist(),
-        "anytime_ci95": [list(ci) for ci in bootstrap_intervals(correct)],
+        "anytime_accuracy": intervals["mean"],
+        "anytime_ci95": [list(ci) for ci in zip(intervals["low"], intervals["high"], strict=True)],
         "mflops_per_step": tests[0].mflops,
         "budget_curve": mean_curve,
         "per_seed": [

@@ -81,3 +81,36 @@ def test_a_task_without_a_full_resolution_model_omits_the_reference(tmp_path, ca
     out = capsys.readouterr().out
     assert "no full-resolution reference" in out and "MFLOPs to full-res acc" not in out
     assert json.loads((tmp_path / "results.json").read_text())["full_resolution"] is None
+
+
+def test_intervals_hold_the_seed_to_seed_variation():
+    """Two seeds, one always right and one always wrong after the glance: pooling their images
+    would give a tight interval around 50%; the seed bootstrap spans both seeds."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from agents.benchmark import _summarise
+    from agents.evaluation import EvalResult
+
+    def result(right: bool) -> EvalResult:
+        n = 200
+        correct = np.ones((n, 3), dtype=bool)
+        correct[:, 1:] = right
+        return EvalResult(
+            correct=correct,
+            confidence=np.full((n, 3), 0.9),
+            prediction=np.zeros((n, 3), dtype=np.int64),
+            labels=np.zeros(n, dtype=np.int64),
+            image_index=np.arange(n),
+            mflops=[1.0, 2.0, 3.0],
+            patch_box=np.zeros((n, 3, 4)),
+            meta={},
+        )
+
+    runs = [(result(True), result(True)), (result(False), result(False))]
+    summary = _summarise("ppo", runs, [0, 1], SimpleNamespace(timesteps=10))
+    assert summary["anytime_accuracy"] == [1.0, 0.5, 0.5]
+    assert summary["anytime_ci95"][0] == [1.0, 1.0]
+    low, high = summary["anytime_ci95"][1]
+    assert low == 0.0 and high == 1.0  # a replicate may draw the good or the bad seed twice
