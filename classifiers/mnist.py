@@ -105,7 +105,12 @@ _TRAIN_FULL = (
     "python -m classifiers.train --classifier {name}.{tag} --mnist-root <MNIST folder> --epochs 8 "
     "--eval-every 2 --export classifiers/weights/{name}.{tag}.pt"
 )
-for _name in ("gf-mnist-cluttered100", "fullres-mnist-cluttered100"):
+for _name in (
+    "gf-mnist-cluttered60",
+    "fullres-mnist-cluttered60",
+    "gf-mnist-cluttered100",
+    "fullres-mnist-cluttered100",
+):
     register_weights(
         _name,
         FULL_MNIST_TAG,
