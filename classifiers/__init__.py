@@ -1,8 +1,9 @@
 """Frozen glance/focus classifiers: the interface, the GF model, a registry and training.
 
 >>> from classifiers import create_classifier, list_classifiers
->>> list_classifiers("gf-mnist-*")
-['gf-mnist-cluttered100', 'gf-mnist-cluttered60', 'gf-mnist-translated60']
+>>> list_classifiers("gf-mnist-c*")
+['gf-mnist-cluttered100', 'gf-mnist-cluttered60']
+>>> model = create_classifier("gf-mnist-cluttered100.mnist50k", pretrained=True)  # tagged weights
 """
 
 from classifiers import mnist as _mnist  # noqa: F401  (registers the MNIST models)
