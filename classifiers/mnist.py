@@ -86,13 +86,20 @@ _register(
 # Full-resolution baselines: the same backbone family on the whole canvas at full resolution, as
 # a GF model whose glance is not downsampled, trained without focus steps. Their glance accuracy
 # and glance FLOPs are the "full_resolution" reference of the agents' budget curves.
-for _canvas, _data in ((60, "translated60"), (60, "cluttered60"), (100, "cluttered100")):
+for _canvas, _patch, _data, _command in (
+    (60, 28, "translated60", _TRAIN_FULLRES),
+    (60, 28, "cluttered60", _TRAIN_FULLRES),
+    (100, 32, "cluttered100", _TRAIN_FULLRES),
+    (112, 24, "large112", _TRAIN_FULLRES + " --epochs 20"),
+    (84, 28, "max2x84", _TRAIN_FULLRES + " --epochs 20"),
+    (128, 32, "search2x128", _TRAIN_FULLRES + " --epochs 20"),
+):
     _register(
         f"fullres-mnist-{_data}",
         _data,
-        _config(_canvas, 32 if _canvas == 100 else 28, _canvas),
+        _config(_canvas, _patch, _canvas),
         f"{_canvas}x{_canvas} {_data} at full resolution (reference for budget curves)",
-        _TRAIN_FULLRES,
+        _command,
     )
 
 # Weights trained on MNIST's training digits instead of the embedded 4,000 (tag ``mnist50k``, used
