@@ -103,7 +103,11 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     """Train, evaluate and report; returns the ``results.json`` content."""
     out = Path(config.out)
     device = config.device
-    results: dict[str, Any] = {"env": config.env, "agents": {}}
+    results: dict[str, Any] = {
+        "env": config.env,
+        "env_kwargs": dict(config.env_kwargs),
+        "agents": {},
+    }
     for name in config.agents:
         runs, stage3_runs, stage3_histories = [], [], []
         seeds = config.seeds if name not in BASELINES else [config.seeds[0]]

@@ -111,6 +111,7 @@ def test_benchmark_of_a_users_classifier_through_gym_packages_and_env_kwargs(plu
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["agents"]) == {"ppo", "ppo+stage3", "random"}
+    assert results["env_kwargs"] == {"checkpoint": str(gf), "max_focus_steps": 2}  # what ran
     for agent in results["agents"].values():
         assert len(agent["anytime_accuracy"]) == 3  # max_focus_steps:2 reached every env
     # stage 3 fine-tuned the user's classifier from the checkpoint given, on its env's data
