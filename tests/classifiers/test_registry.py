@@ -26,22 +26,27 @@ MNIST = [
     "gf-mnist-search2x128",
 ]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
+FULL_MNIST = ["gf-mnist-cluttered100.mnist50k"]  # weights under the mnist50k tag
 
 
 def test_list_and_pattern():
     assert set(MNIST) <= set(list_classifiers())
     assert list_classifiers("gf-mnist-c*") == ["gf-mnist-cluttered100", "gf-mnist-cluttered60"]
-    assert list_classifiers(pretrained=True) == sorted(MNIST + FULLRES)
+    assert list_classifiers(pretrained=True) == sorted(MNIST + FULLRES + FULL_MNIST)
 
 
-@pytest.mark.parametrize("name", MNIST + FULLRES)
+@pytest.mark.parametrize("name", MNIST + FULLRES + FULL_MNIST)
 def test_shipped_weights_load_and_record_how_they_were_made(name):
     entry = get_entry(name)
     data = load_file(entry.weights_path)
     assert data["name"] == name
     assert data["meta"]["stage"] == 1 and data["meta"]["data"] == entry.data
     assert data["meta"]["epochs_done"] == data["meta"]["train_config"]["epochs"]
-    assert data["meta"]["train_config"]["focus_steps"] == (0 if name in FULLRES else 4)
+    assert data["meta"]["train_config"]["focus_steps"] == (0 if "fullres" in name else 4)
+    if name in FULL_MNIST:  # the tag says what they saw: a full MNIST folder's 50,000 digits
+        assert data["meta"]["fingerprint"]["train_data"]["digits"] == 50_000
+    else:  # the embedded digits
+        assert data["meta"]["train_config"].get("mnist_root") is None
     assert f"--classifier {name}" in entry.train_command
     model = create_classifier(name, pretrained=True, device="cpu")
     assert not model.training
