@@ -26,7 +26,8 @@ MNIST = [
     "gf-mnist-search2x128",
 ]
 FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
-FULL_MNIST = ["gf-mnist-cluttered100.mnist50k", "gf-mnist-cluttered60.mnist50k"]  # weights under the mnist50k tag
+# weights under the mnist50k tag
+FULL_MNIST = ["gf-mnist-cluttered100.mnist50k", "gf-mnist-cluttered60.mnist50k"]
 
 
 def test_list_and_pattern():
