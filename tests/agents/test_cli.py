@@ -163,9 +163,17 @@ def test_a_full_resolution_reference_that_cannot_be_built_is_refused_before_trai
     error = cli_error(capsys.readouterr().err)
     assert "reference 'fullres-mnist-clutered100' is not a registered classifier" in error
     assert "Did you mean 'fullres-mnist-cluttered100'" in error
-    with pytest.raises(SystemExit):  # MaxMNIST's classifier has no fullres-* entry
-        main(["benchmark", "--env", "GlanceFocus-MaxMNIST-v0", "--fullres-checkpoint", "w.pt"])
-    assert "reference 'fullres-mnist-max2x84' is not a registered" in cli_error(
+    with pytest.raises(SystemExit):  # MaxMNIST's reference is registered, its weights not shipped
+        main(
+            [
+                "benchmark",
+                "--env",
+                "GlanceFocus-MaxMNIST-v0",
+                "--fullres-classifier",
+                "fullres-mnist-max2x84",
+            ]
+        )
+    assert "'fullres-mnist-max2x84' has no shipped weights; pass its weights with" in cli_error(
         capsys.readouterr().err
     )
     with pytest.raises(SystemExit):
