@@ -66,9 +66,9 @@ def test_cli_evaluate_and_errors(capsys):
 
 
 def test_a_task_without_a_full_resolution_model_omits_the_reference(tmp_path, capsys):
-    # MaxMNIST ships no fullres-* classifier: the benchmark reports without that row and column
+    # SearchMNIST's fullres-* classifier ships no weights: the report goes without that row and column
     config = BenchmarkConfig(
-        env="GlanceFocus-MaxMNIST-v0",
+        env="GlanceFocus-SearchMNIST-v0",
         agents=["random", "center"],
         out=str(tmp_path),
         test_images=16,

@@ -163,17 +163,19 @@ def test_a_full_resolution_reference_that_cannot_be_built_is_refused_before_trai
     error = cli_error(capsys.readouterr().err)
     assert "reference 'fullres-mnist-clutered100' is not a registered classifier" in error
     assert "Did you mean 'fullres-mnist-cluttered100'" in error
-    with pytest.raises(SystemExit):  # MaxMNIST's reference is registered, its weights not shipped
+    with pytest.raises(
+        SystemExit
+    ):  # SearchMNIST's reference is registered, its weights not shipped
         main(
             [
                 "benchmark",
                 "--env",
-                "GlanceFocus-MaxMNIST-v0",
+                "GlanceFocus-SearchMNIST-v0",
                 "--fullres-classifier",
-                "fullres-mnist-max2x84",
+                "fullres-mnist-search2x128",
             ]
         )
-    assert "'fullres-mnist-max2x84' has no shipped weights; pass its weights with" in cli_error(
+    assert "'fullres-mnist-search2x128' has no shipped weights; pass its weights with" in cli_error(
         capsys.readouterr().err
     )
     with pytest.raises(SystemExit):
