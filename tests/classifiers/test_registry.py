@@ -25,7 +25,12 @@ MNIST = [
     "gf-mnist-max2x84",
     "gf-mnist-search2x128",
 ]
-FULLRES = ["fullres-mnist-cluttered100", "fullres-mnist-cluttered60", "fullres-mnist-translated60"]
+FULLRES = [
+    "fullres-mnist-cluttered100",
+    "fullres-mnist-cluttered60",
+    "fullres-mnist-translated60",
+    "fullres-mnist-max2x84",
+]
 # weights under the mnist50k tag
 FULL_MNIST = ["gf-mnist-cluttered100.mnist50k", "gf-mnist-cluttered60.mnist50k"]
 
