@@ -347,10 +347,11 @@ def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
             no checkpoint and the classifier has no shipped weights.
     """
     registered = isinstance(classifier, str)
-    try:
-        get_entry(classifier) if registered else None
-    except KeyError:
-        registered = False
+    if registered:
+        try:
+            get_entry(classifier)
+        except KeyError:
+            registered = False
     if not registered:
         raise ValueError(
             f"the full-resolution reference {classifier!r} is not a registered classifier."
