@@ -30,9 +30,16 @@ FULLRES = [
     "fullres-mnist-cluttered60",
     "fullres-mnist-translated60",
     "fullres-mnist-max2x84",
+    "fullres-mnist-large112",
 ]
-# weights under the mnist50k tag
-FULL_MNIST = ["gf-mnist-cluttered100.mnist50k", "gf-mnist-cluttered60.mnist50k"]
+# weights under a tag: full MNIST (50,000 training digits), 8 or 24 epochs
+FULL_MNIST = [
+    "gf-mnist-cluttered100.mnist50k",
+    "gf-mnist-cluttered60.mnist50k",
+    "gf-mnist-cluttered60.mnist50k-e24",
+    "fullres-mnist-cluttered100.mnist50k",
+    "fullres-mnist-cluttered60.mnist50k",
+]
 
 
 def test_list_and_pattern():
