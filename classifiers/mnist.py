@@ -138,4 +138,3 @@ register_weights(
     ),
     description="50,000 MNIST training digits, 24 epochs",
 )
-
