@@ -45,6 +45,7 @@ import importlib.metadata
 import inspect
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -492,10 +493,21 @@ def _file_hash(path: Path) -> str:
 
 
 def _package_version(name: str) -> str | None:
+    """The installed version of ``name``; this package's own from its ``pyproject.toml`` when it
+    runs from a source tree that was not installed (``PYTHONPATH=.``), so that such runs and
+    installed ones of the same release share a fingerprint."""
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
+        return _source_version() if name == "glance-focus" else None
+
+
+def _source_version() -> str | None:
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
         return None
+    match = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def describe(spec: str) -> dict[str, Any]:

@@ -193,3 +193,21 @@ def test_an_agent_module_in_the_current_folder_is_found(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "algo_in_cwd", raising=False)
     assert resolve_agent("algo_in_cwd:make_agent").name == "center"
     sys.modules.pop("algo_in_cwd")
+
+
+def test_a_source_tree_run_has_the_installed_release_version(monkeypatch):
+    """Run from a checkout that was not pip-installed, the built-in agents' fingerprint names this
+    package's release from pyproject.toml, not None, so those runs are reused by installed ones."""
+    installed = SB3Agent("ppo").version
+    real_version = importlib.metadata.version
+
+    def not_installed(name):
+        if name == "glance-focus":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    from_source = SB3Agent("ppo").version
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert f'version = "{from_source.split()[0].split("==")[1]}"' in pyproject
+    assert from_source == installed
