@@ -47,6 +47,8 @@ _SAFE_FUNCTIONS = {
     ("collections", "OrderedDict"),
     ("numpy", "dtype"),
     ("numpy", "ndarray"),
+    # scalar types, as the action noises keep their dtype
+    *(("numpy", name) for name in ("float16", "float32", "float64")),
     ("numpy.random._pickle", "__bit_generator_ctor"),
     ("numpy.random._pickle", "__generator_ctor"),
     ("numpy.random._pickle", "__randomstate_ctor"),
@@ -90,6 +92,8 @@ _SB3_VALUES = {
     ("stable_baselines3.common.type_aliases", "TrainFrequencyUnit"),
     ("stable_baselines3.common.noise", "NormalActionNoise"),
     ("stable_baselines3.common.noise", "OrnsteinUhlenbeckActionNoise"),
+    # what SB3 wraps one of those in for a vector env (TD3's default noise here)
+    ("stable_baselines3.common.noise", "VectorizedActionNoise"),
 }
 
 

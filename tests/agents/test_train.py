@@ -1,14 +1,25 @@
 import dataclasses
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import tyro
+from stable_baselines3.common.noise import NormalActionNoise
 
 from agents import evaluate_policy
 from agents.plugins import parse_hyperparams
-from agents.train import ALGORITHMS, AgentConfig, load_model, main, train_agent
+from agents.train import (
+    ALGORITHMS,
+    DEFAULT_HYPERPARAMS,
+    AgentConfig,
+    action_noise,
+    load_model,
+    main,
+    make_agent,
+    train_agent,
+)
 from gf_env.sb3 import make_sb3_vec_env
 from tests.helpers import tiny_ppo_config
 
@@ -128,3 +139,35 @@ def test_hyperparameter_parsing_and_bad_settings():
     with pytest.raises(ValueError, match="algo must be one of"):
         load_model("trpo", "x.zip")
     assert AgentConfig(algo="dqn").env_arguments["action_type"] == "grid"
+
+
+def test_action_noise_from_the_zoos_hyperparameters():
+    box = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    noise = action_noise("normal", 0.2, box)
+    assert isinstance(noise, NormalActionNoise)
+    samples = np.stack([noise() for _ in range(4000)])
+    assert samples.shape == (4000, 2)
+    assert np.allclose(samples.std(0), 0.2, atol=0.02) and np.allclose(
+        samples.mean(0), 0, atol=0.02
+    )
+    assert action_noise(None, None, box) is None
+    with pytest.raises(ValueError, match=r"noise_type must be one of .*'gaussian'"):
+        action_noise("gaussian", 0.1, box)
+    with pytest.raises(ValueError, match=r"noise_std=0\.1 needs a noise_type"):
+        action_noise(None, 0.1, box)
+    with pytest.raises(ValueError, match="noise_std must be > 0, got -1"):
+        action_noise("normal", -1, box)
+    with pytest.raises(ValueError, match="needs continuous actions"):
+        action_noise("normal", 0.1, gym.spaces.Discrete(9))
+
+
+def test_off_policy_defaults_explore(tmp_path):
+    """TD3 explores with Gaussian noise and SAC/TQC start with a small entropy coefficient: with
+    SB3's own defaults (no noise; entropy coefficient 1) they collapsed to one location."""
+    td3 = make_agent(AgentConfig(algo="td3", env=ENV, num_envs=2, out=str(tmp_path / "td3")))
+    assert isinstance(td3.action_noise, NormalActionNoise)
+    sigma = td3.action_noise._sigma
+    assert np.allclose(sigma, DEFAULT_HYPERPARAMS["td3"]["noise_std"])
+    for algo in ("sac", "tqc"):
+        model = make_agent(AgentConfig(algo=algo, env=ENV, num_envs=2, out=str(tmp_path / algo)))
+        assert torch.exp(model.log_ent_coef).item() == pytest.approx(0.01)
