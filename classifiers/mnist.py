@@ -109,7 +109,7 @@ for _canvas, _patch, _data, _command in (
 # test split, not on the embedded digits.
 FULL_MNIST_TAG = "mnist50k"
 _TRAIN_FULL = (
-    "python -m classifiers.train --classifier {name}.{tag} --mnist-root <MNIST folder> --epochs 8 "
+    "python -m classifiers.train --classifier {name}.{tag} --mnist-root <MNIST folder> --epochs {epochs} "
     "--eval-every 2 --export classifiers/weights/{name}.{tag}.pt"
 )
 for _name in (
@@ -122,7 +122,7 @@ for _name in (
         _name,
         FULL_MNIST_TAG,
         weights=f"{_name}.{FULL_MNIST_TAG}.pt",
-        train_command=_TRAIN_FULL.format(name=_name, tag=FULL_MNIST_TAG)
+        train_command=_TRAIN_FULL.format(name=_name, tag=FULL_MNIST_TAG, epochs=8)
         + (" --focus-steps 0" if _name.startswith("fullres") else ""),
         description="50,000 MNIST training digits, 8 epochs",
     )
@@ -133,8 +133,6 @@ register_weights(
     "gf-mnist-cluttered60",
     "mnist50k-e24",
     weights="gf-mnist-cluttered60.mnist50k-e24.pt",
-    train_command=_TRAIN_FULL.format(name="gf-mnist-cluttered60", tag="mnist50k-e24").replace(
-        "--epochs 8", "--epochs 24"
-    ),
+    train_command=_TRAIN_FULL.format(name="gf-mnist-cluttered60", tag="mnist50k-e24", epochs=24),
     description="50,000 MNIST training digits, 24 epochs",
 )

@@ -163,18 +163,15 @@ def test_a_full_resolution_reference_that_cannot_be_built_is_refused_before_trai
     error = cli_error(capsys.readouterr().err)
     assert "reference 'fullres-mnist-clutered100' is not a registered classifier" in error
     assert "Did you mean 'fullres-mnist-cluttered100'" in error
-    with pytest.raises(
-        SystemExit
-    ):  # SearchMNIST's reference is registered, its weights not shipped
-        main(
-            [
-                "benchmark",
-                "--env",
-                "GlanceFocus-SearchMNIST-v0",
-                "--fullres-classifier",
-                "fullres-mnist-search2x128",
-            ]
-        )
+    # SearchMNIST's reference is registered, its weights not shipped
+    argv = [
+        "--env",
+        "GlanceFocus-SearchMNIST-v0",
+        "--fullres-classifier",
+        "fullres-mnist-search2x128",
+    ]
+    with pytest.raises(SystemExit):
+        main(["benchmark", *argv])
     assert "'fullres-mnist-search2x128' has no shipped weights; pass its weights with" in cli_error(
         capsys.readouterr().err
     )
