@@ -7,7 +7,10 @@ NEXT_STEP autoreset, so every ``max_focus_steps + 1`` step calls hold one reset 
 ``max_focus_steps`` focus steps; (c) does the same calls in the same proportion. Steps/s count one
 transition per sub-environment. All three run in one process on the same classifier, interleaved
 in short rounds (this machine's speed drifts by tens of percent over seconds), and each variant's
-rate is its total steps over its total time.
+rate is its total steps over its total time. The rounds cycle through every order of the variants,
+so none always runs after the same one: the one that runs after SyncVectorEnv's 64 separate
+envs finds the caches cold (in a fixed order that cost always fell on the vector env, about 4% of
+its rate on the multi-look ids).
 
 ImageNet-scale row (``--imagenet``): ``GlanceFocus-ImageFolder-v0`` over generated 224x224 JPEGs
 (written to a temporary folder, ``--images`` of them in 10 classes), the MobileNet-V3 GF model at
@@ -26,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -103,6 +107,13 @@ def limit_runner(env, num_envs: int, seed: int) -> Callable[[int], float]:
     return run
 
 
+def round_orders(names: list[str], rounds: int) -> list[tuple[str, ...]]:
+    """The order of the variants in each of ``rounds`` rounds: every permutation in turn, so that
+    each variant holds each place equally often and none always runs after the same one."""
+    orders = itertools.cycle(itertools.permutations(names))
+    return [next(orders) for _ in range(rounds)]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="GlanceFocus-ClutteredMNIST100-v0")
@@ -147,10 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
         runners["sync"] = (env_runner(sync, n, args.seed), args.sync_steps)
     for run, _ in runners.values():
         run(args.warmup)
-    # The machine's speed drifts: interleave the variants in short rounds and sum their times.
+    # The machine's speed drifts: interleave the variants in short rounds and sum their times,
+    # cycling through the orders so that no variant always runs after the same one.
     seconds = dict.fromkeys(runners, 0.0)
-    for _ in range(args.rounds):
-        for name, (run, steps) in runners.items():
+    for order in round_orders(list(runners), args.rounds):
+        for name in order:
+            run, steps = runners[name]
             seconds[name] += run(steps)
     rates = {name: args.rounds * steps * n / seconds[name] for name, (_, steps) in runners.items()}
     vector_rate, sync_rate, limit = rates["vector"], rates.get("sync"), rates["limit"]

@@ -1,6 +1,8 @@
 """The examples and benchmark scripts run with tiny budgets (CleanRL-style smoke runs)."""
 
+import collections
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -162,3 +164,16 @@ def test_native_vector_env_refuses_per_env_wrappers_and_same_step_flattening():
     )
     with pytest.raises(ValueError, match="NEXT_STEP or DISABLED"):
         FlattenObservation(same_step)
+
+
+def test_throughput_rounds_vary_the_order_of_the_variants():
+    names = ["vector", "limit", "sync"]
+    orders = load("benchmarks/env_throughput.py").round_orders(names, 12)
+    assert all(sorted(order) == sorted(names) for order in orders)
+    # every variant runs first, second and last equally often (4 times in 12 rounds)
+    for position in range(3):
+        assert collections.Counter(order[position] for order in orders) == dict.fromkeys(names, 4)
+    # and the vector env does not always run right after SyncVectorEnv, as a fixed order had it
+    sequence = [name for order in orders for name in order]
+    before_vector = {a for a, b in itertools.pairwise(sequence) if b == "vector"}
+    assert {"limit", "sync"} <= before_vector

@@ -44,7 +44,11 @@ FULL_MNIST = [
 
 def test_list_and_pattern():
     assert set(MNIST) <= set(list_classifiers())
-    assert list_classifiers("gf-mnist-c*") == ["gf-mnist-cluttered100", "gf-mnist-cluttered60"]
+    assert list_classifiers("gf-mnist-c*") == [
+        "gf-mnist-cluttered100",
+        "gf-mnist-cluttered60",
+        "gf-mnist-cluttered60-wide",
+    ]
     assert list_classifiers(pretrained=True) == sorted(MNIST + FULLRES + FULL_MNIST)
 
 
