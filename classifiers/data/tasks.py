@@ -128,6 +128,9 @@ class TaskCanvas(DigitCanvases):
             dtype=np.int64,
         )
         self._not_pair = ~np.triu(np.ones((spec.num_digits,) * 2, dtype=bool), 1)
+        # every distractor_size window of every scaled digit (a view: fragments are cut from it)
+        side = spec.distractor_size
+        self._pieces = sliding_window_view(self._pixels, (side, side), axis=(1, 2))
 
     def _scale(self, pixels: np.ndarray) -> np.ndarray:
         """Digits ``(N, 28, 28)`` in [0, 1] resized to ``digit_size`` (bilinear)."""
@@ -167,29 +170,47 @@ class TaskCanvas(DigitCanvases):
         corners = layouts[np.arange(count), first]  # (count, k, 2)
         diagonal = np.linspace(0, size - d, k).astype(np.int64)[:, None].repeat(2, 1)
         corners[~valid.any(axis=1)] = diagonal
-        digits = self._pixels[sources]  # (count, k, d, d)
-        if self.augment is not None:
+        if self.augment is None:
+            digits = [self._pixels[sources[:, layer]] for layer in range(k)]
+        else:
             raw = self._unit[sources]
-            digits = np.stack(
+            augmented = np.stack(
                 [
                     self._scale(np.stack([self.augment(digit, rng) for digit in canvas]))
                     for canvas, rng in zip(raw, rngs, strict=True)
                 ]
             )
+            digits = list(augmented.transpose(1, 0, 2, 3))
+        # (square side, rows, columns, values) per layer, in pasting order: fragments, then digits
+        layers = [
+            (
+                f,
+                frag[:, j, 3],
+                frag[:, j, 4],
+                self._pieces[frag_source[:, j], frag[:, j, 1], frag[:, j, 2]],
+            )
+            for j in range(nf)
+        ]
+        layers += [(d, corners[:, j, 0], corners[:, j, 1], digits[j]) for j in range(k)]
         canvas = np.zeros((count, size, size), dtype=np.float32)
-        # One paste per layer for all canvases at once, layers in pasting order (fragments, then
-        # digits): a pixel's overlapping pastes add up in the same order as one by one.
+        # One paste per layer for all canvases at once, layers in pasting order: a pixel's
+        # overlapping pastes add up in the same order as one by one. Values are clipped to [0, 1]
+        # after the last layer; with pixels in [0, 1] (no augment) the partial sums only grow, so
+        # capping each paste at 1 as it lands gives the same canvas without a pass over all of it.
+        capped = self.augment is None
         rows = np.arange(count)
-        if nf:
-            pieces = sliding_window_view(self._pixels, (f, f), axis=(1, 2))
-            pieces = pieces[frag_source, frag[..., 1], frag[..., 2]]  # (count, nf, f, f)
-            slots = sliding_window_view(canvas, (f, f), axis=(1, 2), writeable=True)
-            for layer in range(nf):
-                slots[rows, frag[:, layer, 3], frag[:, layer, 4]] += pieces[:, layer]
-        slots = sliding_window_view(canvas, (d, d), axis=(1, 2), writeable=True)
-        for layer in range(k):
-            slots[rows, corners[:, layer, 0], corners[:, layer, 1]] += digits[:, layer]
-        np.clip(canvas, 0.0, 1.0, out=canvas)
+        slots = {  # every square window of the canvases, per paste side (one view each)
+            side: sliding_window_view(canvas, (side, side), axis=(1, 2), writeable=True)
+            for side in {f, d}
+        }
+        for side, top, left, values in layers:
+            region = slots[side][rows, top, left]
+            region += values
+            if capped:
+                np.minimum(region, 1.0, out=region)
+            slots[side][rows, top, left] = region
+        if not capped:
+            np.clip(canvas, 0.0, 1.0, out=canvas)
         boxes = np.concatenate([corners, np.full_like(corners, d)], axis=2)
         labels = self.digits.labels[sources].max(axis=1)
         return Batch(canvas[:, None], labels, boxes if k > 1 else boxes[:, 0])

@@ -106,6 +106,31 @@ def test_seeded_and_batch_equals_canvases_one_by_one(spec):
     assert not np.array_equal(again, data.sample(5, np.random.default_rng(1)).image)
 
 
+def test_pastes_equal_adding_one_by_one_then_clipping():
+    # the batched pastes cap each layer at 1 as it lands; that must equal the plain recipe:
+    # add every fragment, then the digit, one at a time in float32, and clip at the end
+    spec = TaskSpec(48, digit_size=28, num_distractors=12, distractor_size=20)
+    data = TaskCanvas(load_digits("test"), spec).head(40)
+    indices = np.arange(40)
+    batch = data.sample_batch(indices, [np.random.default_rng(s) for s in range(40)])
+    _, draws = data.draw_integers(indices, [np.random.default_rng(s) for s in range(40)])
+    pixels = data.digits.images.astype(np.float32) / 255
+    f, n = spec.distractor_size, spec.num_distractors
+    overlapping = 0
+    for j, index in enumerate(indices):
+        canvas = np.zeros((48, 48), dtype=np.float32)
+        for source, crop_row, crop_col, row, col in draws[j, : 5 * n].reshape(n, 5):
+            source += source >= index  # any digit but the canvas's own
+            piece = pixels[source, crop_row : crop_row + f, crop_col : crop_col + f]
+            canvas[row : row + f, col : col + f] += piece
+        top, left = draws[j, 5 * n : 5 * n + 2]  # one digit: the first layout is used
+        canvas[top : top + 28, left : left + 28] += pixels[index]
+        overlapping += int((canvas > 1).any())
+        np.clip(canvas, 0.0, 1.0, out=canvas)
+        assert np.array_equal(batch.images[j, 0], canvas)
+    assert overlapping > 10  # the clipping was exercised
+
+
 def test_mnist_root_folder(mnist_root):
     data = mnist_canvases("max2x84", "test", mnist_root=mnist_root)
     assert len(data) == 20
