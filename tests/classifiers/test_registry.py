@@ -32,12 +32,13 @@ FULLRES = [
     "fullres-mnist-max2x84",
     "fullres-mnist-large112",
 ]
-# weights under a tag: full MNIST (50,000 training digits), 8 or 24 epochs; one 2x-wide encoder
+# weights under a tag: full MNIST (50,000 training digits), 8 or 24 epochs; a 2x-wide encoder
 FULL_MNIST = [
     "gf-mnist-cluttered100.mnist50k",
     "gf-mnist-cluttered60.mnist50k",
     "gf-mnist-cluttered60.mnist50k-e24",
     "gf-mnist-cluttered60-wide.mnist50k",
+    "gf-mnist-cluttered60-wide.mnist50k-e24",
     "fullres-mnist-cluttered100.mnist50k",
     "fullres-mnist-cluttered60.mnist50k",
 ]
