@@ -128,9 +128,6 @@ class TaskCanvas(DigitCanvases):
             dtype=np.int64,
         )
         self._not_pair = ~np.triu(np.ones((spec.num_digits,) * 2, dtype=bool), 1)
-        # every distractor_size window of every scaled digit (a view: fragments are cut from it)
-        side = spec.distractor_size
-        self._pieces = sliding_window_view(self._pixels, (side, side), axis=(1, 2))
 
     def _scale(self, pixels: np.ndarray) -> np.ndarray:
         """Digits ``(N, 28, 28)`` in [0, 1] resized to ``digit_size`` (bilinear)."""
@@ -181,13 +178,16 @@ class TaskCanvas(DigitCanvases):
                 ]
             )
             digits = list(augmented.transpose(1, 0, 2, 3))
-        # (square side, rows, columns, values) per layer, in pasting order: fragments, then digits
+        # (square side, rows, columns, values) per layer, in pasting order: fragments, then digits;
+        # fragments are cut from a view of every f x f window of every digit (made per call: kept
+        # as an attribute, pickling would copy out all the windows)
+        pieces = sliding_window_view(self._pixels, (f, f), axis=(1, 2))
         layers = [
             (
                 f,
                 frag[:, j, 3],
                 frag[:, j, 4],
-                self._pieces[frag_source[:, j], frag[:, j, 1], frag[:, j, 2]],
+                pieces[frag_source[:, j], frag[:, j, 1], frag[:, j, 2]],
             )
             for j in range(nf)
         ]

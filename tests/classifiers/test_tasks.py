@@ -1,5 +1,7 @@
 """The multi-look canvases: labels, digit scale and placement, clutter, seeding, batching."""
 
+import pickle
+
 import cv2
 import numpy as np
 import pytest
@@ -129,6 +131,18 @@ def test_pastes_equal_adding_one_by_one_then_clipping():
         np.clip(canvas, 0.0, 1.0, out=canvas)
         assert np.array_equal(batch.images[j, 0], canvas)
     assert overlapping > 10  # the clipping was exercised
+
+
+def test_pickles_small_and_draws_the_same_canvases():
+    # subprocess vector envs and DataLoader workers pickle the source: it must not carry views
+    # that pickling would copy out (every fragment window of every digit is gigabytes)
+    data = mnist_canvases("large112", "test")
+    blob = pickle.dumps(data)
+    assert len(blob) < 3 * (data._pixels.nbytes + data._unit.nbytes)
+    again = pickle.loads(blob)
+    first = data.sample_batch([3, 7], [np.random.default_rng(s) for s in range(2)])
+    second = again.sample_batch([3, 7], [np.random.default_rng(s) for s in range(2)])
+    assert np.array_equal(first.images, second.images)
 
 
 def test_mnist_root_folder(mnist_root):
