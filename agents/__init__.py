@@ -10,6 +10,10 @@ share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike;
 :func:`load_policy` turns a name (and a saved file) into one of them.
 """
 
+from gf_env.extras import require_extra
+
+require_extra("agents", feature="the agents package (and the glance-focus command)")
+
 from agents.baselines import (
     BASELINES,
     CenterPolicy,

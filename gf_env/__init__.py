@@ -5,8 +5,7 @@
 >>> env = gym.make("GlanceFocus-ClutteredMNIST100-v0")
 """
 
-from gf_env.async_vector import WorkerDiedError
-from gf_env.async_vector import install as _install_async_vector_env
+from gf_env.async_vector import ReportingAsyncVectorEnv, WorkerDiedError, make_async_vec
 from gf_env.config import EnvConfig
 from gf_env.engine import EpisodeStateError, GlanceFocusEngine
 from gf_env.glance_focus import GlanceFocusEnv
@@ -14,8 +13,7 @@ from gf_env.imagenet import ImageNetUnavailableError
 from gf_env.registration import list_envs, register_envs
 from gf_env.vector import GlanceFocusVectorEnv
 
-register_envs()
-_install_async_vector_env()
+register_envs()  # the only effect of importing this package
 
 __all__ = [
     "EnvConfig",
@@ -24,7 +22,9 @@ __all__ = [
     "GlanceFocusEnv",
     "GlanceFocusVectorEnv",
     "ImageNetUnavailableError",
+    "ReportingAsyncVectorEnv",
     "WorkerDiedError",
     "list_envs",
+    "make_async_vec",
     "register_envs",
 ]

@@ -32,14 +32,23 @@ from gf_env.config import OBSERVATIONS, REWARDS, EnvConfig
 __all__ = ["OBSERVATIONS", "REWARDS", "EpisodeStateError", "GlanceFocusEngine"]
 
 
-def _single_threaded_after_fork() -> None:
-    # GNU OpenMP's thread pool does not survive fork(): a forked child whose parent already ran
-    # torch ops hangs in its first parallel op. Forked workers (Gymnasium's async vector env) run
-    # torch on one thread instead, as PyTorch's own DataLoader workers do.
-    torch.set_num_threads(1)
+_PROCESS_ID = os.getpid()  # the process that imported this module, or the last one adjusted
 
 
-os.register_at_fork(after_in_child=_single_threaded_after_fork)
+def single_threaded_if_forked() -> None:
+    """Run torch on one thread in a process forked after this module was imported.
+
+    GNU OpenMP's thread pool does not survive ``fork()``: a forked child whose parent already ran
+    torch ops hangs in its first parallel op. Every env built or reset here checks first, so the
+    workers of a forked async vector env run torch on one thread, as PyTorch's own DataLoader
+    workers do. Only a process that forks and then builds or resets one of these envs is
+    changed; the importing process and processes started another way (``spawn``,
+    ``forkserver``) are not.
+    """
+    global _PROCESS_ID
+    if os.getpid() != _PROCESS_ID:
+        _PROCESS_ID = os.getpid()
+        torch.set_num_threads(1)
 
 
 class EpisodeStateError(RuntimeError):
@@ -152,6 +161,7 @@ class GlanceFocusEngine:
             freeze_classifier: ``False`` leaves a classifier object as it is (mode, gradients,
                 device): :func:`gf_env.rollout.rollout_locations` runs one that is in training.
         """
+        single_threaded_if_forked()  # before the first torch op of a forked worker
         source = config.data
         if isinstance(source, str):
             source = mnist_canvases(source, config.split, config.mnist_root)
@@ -192,6 +202,7 @@ class GlanceFocusEngine:
         Env ``i`` draws from ``rngs[i]``: first the image index (unless ``indices`` gives it), then
         whatever the source draws to render it.
         """
+        single_threaded_if_forked()  # an engine built before a fork and reset after it
         ids = np.arange(self.num_envs) if envs is None else envs
         count = len(self.source)
         chosen = []

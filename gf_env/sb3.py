@@ -21,6 +21,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+
+from gf_env.extras import require_extra
+
+require_extra("agents", "stable_baselines3", feature="gf_env.sb3 (the Stable-Baselines3 adapter)")
+
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from gf_env.vector import GlanceFocusVectorEnv

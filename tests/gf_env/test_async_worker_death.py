@@ -3,7 +3,6 @@
 import os
 import signal
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -15,7 +14,7 @@ ID = "GlanceFocus-ClutteredMNIST-v0"
 
 @pytest.mark.parametrize("when", ["before step", "during step"])
 def test_a_killed_worker_is_named_and_close_succeeds(when):
-    envs = gym.make_vec(ID, num_envs=3, vectorization_mode="async", max_focus_steps=2)
+    envs = gf_env.make_async_vec(ID, num_envs=3, max_focus_steps=2)
     victim = envs.unwrapped.processes[1]
     actions = np.full((3, 2), 0.5, dtype=np.float32)
     with deadline(120):
@@ -35,3 +34,38 @@ def test_a_killed_worker_is_named_and_close_succeeds(when):
         envs.close()
     assert envs.unwrapped.closed
     assert not any(process.is_alive() for process in envs.unwrapped.processes)
+
+
+def test_a_call_after_a_worker_raised_names_the_worker():
+    envs = gf_env.make_async_vec(ID, num_envs=2, max_focus_steps=2)
+    actions = np.array([[0.5, 0.5], [np.nan, 0.5]], dtype=np.float32)
+    with deadline(120):
+        envs.reset(seed=0)
+        with pytest.raises(ValueError, match="actions must be finite"):
+            envs.step(actions)
+        with pytest.raises(gf_env.WorkerDiedError, match=r"worker 1 \(pid \d+\) was shut down"):
+            envs.step(np.full((2, 2), 0.5, dtype=np.float32))
+    with deadline(60):
+        envs.close()
+    assert envs.unwrapped.closed
+
+
+def test_make_async_vec_passes_vector_kwargs_and_wrappers():
+    import gymnasium as gym
+
+    envs = gf_env.make_async_vec(
+        ID,
+        num_envs=2,
+        vector_kwargs={"shared_memory": False},
+        wrappers=[gym.wrappers.RecordEpisodeStatistics],
+        max_focus_steps=1,
+    )
+    try:
+        with deadline(120):
+            envs.reset(seed=0)
+            *_, terminated, _, info = envs.step(np.full((2, 2), 0.5, dtype=np.float32))
+        assert terminated.all() and "episode" in info
+        assert envs.shared_memory is False
+    finally:
+        with deadline(60):
+            envs.close()
