@@ -10,8 +10,9 @@ share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike;
 :func:`load_policy` turns a name (and a saved file) into one of them.
 """
 
-from gf_env.extras import require_extra
+from gf_env.install import check_own_packages, require_extra
 
+check_own_packages("agents", "classifiers")
 require_extra("agents", feature="the agents package (and the glance-focus command)")
 
 from agents.baselines import (

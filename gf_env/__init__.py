@@ -5,6 +5,10 @@
 >>> env = gym.make("GlanceFocus-ClutteredMNIST100-v0")
 """
 
+from gf_env.install import check_own_packages
+
+check_own_packages("classifiers")  # before the first import of it, which would fail deep inside
+
 from gf_env.async_vector import ReportingAsyncVectorEnv, WorkerDiedError, make_async_vec
 from gf_env.config import EnvConfig
 from gf_env.engine import EpisodeStateError, GlanceFocusEngine

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from gf_env.extras import require_extra
+from gf_env.install import require_extra
 
 require_extra("agents", "stable_baselines3", feature="gf_env.sb3 (the Stable-Baselines3 adapter)")
 
