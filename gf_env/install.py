@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 """The folder holding this distribution's top-level packages."""
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "agents": ("stable_baselines3", "sb3_contrib", "tensorboard", "matplotlib", "yaml", "rliable"),
+    "agents": ("stable_baselines3", "sb3_contrib", "matplotlib", "yaml", "rliable"),
     "clients": ("tianshou", "torchrl"),
 }
 """Each extra of ``pyproject.toml`` that a module here needs, with the modules it provides."""
