@@ -168,14 +168,102 @@ class OraclePolicy(HeuristicPolicy):
         return self.cells[best]
 
 
+class LocatorPolicy(HeuristicPolicy):
+    """REFERENCE, PRIVILEGED (reads no label): patches centred on the image's objects, where the
+    canvas generator put them (the env's ``oracle_object_boxes``: every digit of an MNIST
+    canvas), largest object first (ties in the generator's order). An object larger than a patch
+    gets its centre first, then a grid of patches over it, row by row (on LargeMNIST, 4 steps:
+    test accuracy 0.72 this way, 0.59 with the grid alone); after the last patch the visits
+    start again. Where a policy could at best learn to look without the label; envs whose
+    images have no boxes (image folders, ImageNet) are refused by name."""
+
+    name = "locator"
+    upper_bound = True
+
+    def __init__(self, max_focus_steps: int, seed: int | None = None):
+        super().__init__(max_focus_steps, seed)
+        self._plan: np.ndarray | None = None
+
+    def bind(self, env) -> None:
+        super().bind(env)
+        try:
+            spec = env_attr(env, "spec")
+        except AttributeError:
+            spec = None
+        self.env_name = getattr(spec, "id", None) or type(env).__name__
+        try:
+            self.boxes_of = env_attr(env, "oracle_object_boxes")
+        except AttributeError:
+            raise ValueError(self._refusal("it offers no oracle_object_boxes()")) from None
+
+    def _refusal(self, reason: str) -> str:
+        return (
+            f"the locator needs the boxes of the objects in each image, which env "
+            f"{self.env_name!r} cannot provide ({reason}); use an env over MNIST canvases "
+            "(GlanceFocus-TranslatedMNIST-v0, ...), or a policy that needs no boxes"
+        )
+
+    def locations(self, steps, observation):
+        if not hasattr(self, "boxes_of"):
+            raise RuntimeError("the locator needs the env: evaluate it with agents.evaluate_policy")
+        n = len(steps)
+        if self._plan is None or len(self._plan) != n:
+            self._plan = np.zeros((n, self.max_focus_steps, 2))
+        fresh = np.flatnonzero(steps == 0)
+        if len(fresh):
+            try:
+                boxes = self.boxes_of()
+            except ValueError as error:
+                raise ValueError(self._refusal(str(error))) from None
+            boxes = boxes.reshape(-1, *boxes.shape[-2:])  # a single env gives (K, 4)
+            for i in fresh:
+                self._plan[i] = self._exact_locations(self._visits(boxes[i]))
+        return self._plan[np.arange(n), steps % self.max_focus_steps]
+
+    def _exact_locations(self, centres: np.ndarray) -> np.ndarray:
+        """Locations of the patches centred on ``centres`` (to the nearest pixel), placed half a
+        pixel inside their corner so that ``floor(a * (H - P))`` lands on it after float32
+        rounding (:meth:`location_of` can miss by one)."""
+        span = np.array(self.image_size) - self.patch_size
+        corners = np.clip(np.round(centres - self.patch_size / 2), 0, span)
+        return np.clip((corners + 0.5) / np.maximum(span, 1), 0.0, 1.0)
+
+    def _visits(self, boxes: np.ndarray) -> np.ndarray:
+        """Patch centres ``(max_focus_steps, 2)`` for objects ``boxes`` ``(K, 4)``: largest
+        object first; one larger than a patch gets its centre, then a grid of patches over it
+        (``ceil(h / P) x ceil(w / P)``, shrunk to at most ``max_focus_steps`` cells)."""
+        order = np.argsort(-boxes[:, 2] * boxes[:, 3], kind="stable")
+        centres = []
+        for top, left, height, width in boxes[order]:
+            centres.append((top + height / 2, left + width / 2))
+            rows, cols = math.ceil(height / self.patch_size), math.ceil(width / self.patch_size)
+            while rows * cols > self.max_focus_steps:
+                rows, cols = (rows - 1, cols) if rows >= cols else (rows, cols - 1)
+            if rows * cols > 1:
+                centres += [
+                    (top + (r + 0.5) * height / rows, left + (c + 0.5) * width / cols)
+                    for r in range(rows)
+                    for c in range(cols)
+                ]
+        return np.array(centres)[np.arange(self.max_focus_steps) % len(centres)]
+
+
 BASELINES: dict[str, type[HeuristicPolicy]] = {
     policy.name: policy
-    for policy in (RandomPolicy, CenterPolicy, RasterPolicy, SaliencyPolicy, OraclePolicy)
+    for policy in (
+        RandomPolicy,
+        CenterPolicy,
+        RasterPolicy,
+        SaliencyPolicy,
+        OraclePolicy,
+        LocatorPolicy,
+    )
 }
 
 
 def make_baseline(name: str, max_focus_steps: int, seed: int | None = None) -> HeuristicPolicy:
-    """A heuristic policy by name (``random``, ``center``, ``raster``, ``saliency``, ``oracle``)."""
+    """A heuristic policy by name (``random``, ``center``, ``raster``, ``saliency``, ``oracle``,
+    ``locator``)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
     return BASELINES[name](max_focus_steps, seed)

@@ -1,14 +1,17 @@
 """The benchmark: train learned agents, evaluate them against every heuristic, write the report.
 
-For one environment id: each learned algorithm is trained for every seed (:func:`train_agent`)
-and, unless ``finetune_epochs`` is 0, the classifier is fine-tuned on its locations (stage 3,
-:func:`agents.finetune.finetune`; reported as ``<algo>+stage3``, the same policy on the
-fine-tuned classifier). Then every policy is evaluated on the whole test split (same canvases for all, deterministic
-policies) and on calibration canvases from the train split (for the early-exit thresholds). The
-report has, per agent, accuracy after each step with 95% bootstrap intervals and the budget curve
-(accuracy vs mean MFLOPs with early exit), next to the full-resolution reference model; it is
-written as ``results.json``, ``anytime.png`` and ``budget.png``, with ``examples-<agent>.png``
-(:func:`agents.visualize.write_examples`) showing 16 test episodes of each agent.
+For one environment id: each learned agent (a built-in algorithm or your own, see
+:mod:`agents.protocol`) is trained for every seed, or a finished run with the same settings
+fingerprint is reused, by the leaderboard's engine (:func:`agents.protocol.train_or_reuse`); for
+built-in algorithms, unless ``finetune_epochs`` is 0, the classifier is then fine-tuned on its
+locations (stage 3, :func:`agents.finetune.finetune`; reported as ``<algo>+stage3``, the same
+policy on the fine-tuned classifier). Then every policy is evaluated on the whole test split (same
+canvases for all, deterministic policies) and on calibration canvases from the train split (for
+the early-exit thresholds). The report has, per agent, accuracy after each step with 95% bootstrap
+intervals and the budget curve (accuracy vs mean MFLOPs with early exit), next to the
+full-resolution reference model; it is written as ``results.json``, ``anytime.png`` and
+``budget.png``, with ``examples-<agent>.png`` (:func:`agents.visualize.write_examples`) showing 16
+test episodes of each agent.
 """
 
 from __future__ import annotations
@@ -26,17 +29,27 @@ from agents.early_exit import as_records, budget_curve
 from agents.env_api import env_attr
 from agents.evaluation import EvalResult, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
-from agents.plugins import PluginOptions, env_spec
+from agents.plugins import PluginOptions, env_spec, merge_env_kwargs
 from agents.policies import load_policy
-from agents.protocol import is_agent_spec, train_for_benchmark
-from agents.reporting import print_table, write_json
-from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS, AgentConfig, train_agent
+from agents.protocol import (
+    Run,
+    SB3Agent,
+    is_agent_spec,
+    resolve_agent,
+    run_env_kwargs,
+    slug,
+    train_or_reuse,
+)
+from agents.reporting import check_seeds, print_table, require_modules, write_json
+from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS
 from agents.visualize import write_examples
 from classifiers import create_classifier, get_entry, list_classifiers
 from classifiers.train import evaluate as evaluate_classifier
 from classifiers.utils import did_you_mean
 
 CALIBRATION_SEED = 10_000  # canvases of the calibration set: train split, a seed of their own
+REPORT_MODULES = ("matplotlib.pyplot",)
+"""What the report needs beyond training (imported before the first run)."""
 
 
 @dataclass
@@ -47,7 +60,9 @@ class BenchmarkConfig(PluginOptions):
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the env id ("module:Id" imports module first)"""
-    agents: list[str] = field(default_factory=lambda: ["ppo", *BASELINES])
+    agents: list[str] = field(
+        default_factory=lambda: ["ppo", *(name for name in BASELINES if name != "locator")]
+    )
     """learned algorithms, heuristic baselines and your own agents ("pkg.module:make_agent",
     see agents.protocol) to compare"""
     timesteps: int = DEFAULT_TIMESTEPS
@@ -89,6 +104,8 @@ class BenchmarkConfig(PluginOptions):
             )
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        check_seeds(self.seeds)
+        require_modules(*REPORT_MODULES)  # fail now, not after training
         if self.fullres_classifier or self.fullres_checkpoint:  # fail now, not after training
             check_fullres(
                 self.fullres_classifier or default_fullres(self.env, self.env_kwargs),
@@ -97,6 +114,23 @@ class BenchmarkConfig(PluginOptions):
         bad = [c for c in self.stop_costs if not (np.isfinite(c) and c >= 0)]
         if bad:
             raise ValueError(f"stop_costs must be finite numbers >= 0 (per MFLOP), got {bad}")
+
+
+def _check_heuristics(config: BenchmarkConfig) -> None:
+    """Let each heuristic take its first decision on the env before anything trains: one that
+    cannot run there (the ``locator`` on an env whose images have no object boxes) stops the
+    benchmark now, not after the learned agents trained."""
+    for name in (name for name in config.agents if name in BASELINES):
+        policy, env_kwargs = load_policy(
+            name, None, config.env, config.seeds[0], env_kwargs=config.env_kwargs
+        )
+        env = gym.make_vec(config.env, num_envs=1, **env_kwargs)
+        try:
+            policy.bind(env)
+            observation, _ = env.reset(seed=config.seeds[0])
+            policy.predict(observation, deterministic=True)
+        finally:
+            env.close()
 
 
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
@@ -108,38 +142,25 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "env_kwargs": dict(config.env_kwargs),
         "agents": {},
     }
+    _check_heuristics(config)
     for name in config.agents:
         runs, stage3_runs, stage3_histories = [], [], []
         seeds = config.seeds if name not in BASELINES else [config.seeds[0]]
         for seed in seeds:
-            if name in ALGORITHMS:
-                agent_config = _agent_config(
-                    config, name, seed, out / "agents" / f"{name}-seed{seed}"
-                )
-                policy, _ = train_agent(agent_config, reuse=config.reuse)
-                env_kwargs = agent_config.env_arguments
-                if config.finetune_epochs:
-                    checkpoint, history = _stage3(agent_config, config, out)
-                    stage3_env = {**env_kwargs, "checkpoint": checkpoint}
-                    stage3_runs.append(_evaluate(policy, config, stage3_env, device))
-                    stage3_histories.append(history)
-            elif name in BASELINES:
+            if name in BASELINES:
                 policy, env_kwargs = load_policy(
                     name, None, config.env, seed, env_kwargs=config.env_kwargs
                 )
-            else:  # an agent of the protocol (agents.protocol), e.g. "my_pkg.algo:make_agent"
-                policy, env_kwargs = train_for_benchmark(
-                    name,
-                    config.env,
-                    seed=seed,
-                    timesteps=config.timesteps,
-                    run_dir=out / "agents" / f"{name.replace(':', '--')}-seed{seed}",
-                    num_envs=config.num_envs,
-                    device=config.device,
-                    eval_images=min(500, config.test_images or 500),
-                    reuse=config.reuse,
-                    env_kwargs=config.env_kwargs,
-                )
+            else:  # a built-in algorithm or an agent of the protocol ("my_pkg.algo:make_agent")
+                run = _run(config, seed, out / "agents" / f"{slug(name)}-seed{seed}")
+                policy, _ = train_or_reuse(name, run, reuse=config.reuse)
+                agent = resolve_agent(name)
+                env_kwargs = run_env_kwargs(agent, run)
+                if isinstance(agent, SB3Agent) and config.finetune_epochs:
+                    checkpoint, history = _stage3(agent.algo, run, config, out)
+                    stage3_env = {**env_kwargs, "checkpoint": checkpoint}
+                    stage3_runs.append(_evaluate(policy, config, stage3_env, device))
+                    stage3_histories.append(history)
             runs.append(_evaluate(policy, config, env_kwargs, device))
             if seed == seeds[0]:  # examples-<agent>.png: episodes of the first seed's policy
                 path = out / f"examples-{name}.png"
@@ -199,19 +220,21 @@ def _evaluate(
 
 
 def _stage3(
-    agent_config: AgentConfig, config: BenchmarkConfig, out: Path
+    algo: str, agent_run: Run, config: BenchmarkConfig, out: Path
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Fine-tune the env's classifier on the trained agent's locations; returns the exported
-    weights and the fine-tuning history (epoch 0: the stage-1 weights)."""
-    run = out / "stage3" / f"{agent_config.algo}-seed{agent_config.seed}"
+    """Fine-tune the env's classifier on the locations of the built-in algorithm ``algo``
+    trained in ``agent_run``; returns the exported weights and the fine-tuning history (epoch 0:
+    the stage-1 weights). Its resume is checked against the policy's hash
+    (:func:`agents.finetune.finetune`), so a retrained agent restarts it."""
+    run = out / "stage3" / f"{algo}-seed{agent_run.seed}"
     finetune_config = FinetuneConfig(
         env=config.env,
         env_kwargs=config.env_kwargs,
-        agent=agent_config.algo,
-        model=str(agent_config.run_dir / "model.zip"),
+        agent=algo,
+        model=str(agent_run.run_dir / "model.zip"),
         epochs=config.finetune_epochs,
         max_images=config.finetune_images,
-        seed=agent_config.seed,
+        seed=agent_run.seed,
         device=config.device,
         out=str(run),
         progress=config.progress,
@@ -221,25 +244,22 @@ def _stage3(
     return finetune_config.export, history
 
 
-def _agent_config(
-    config: BenchmarkConfig, algo: str, seed: int, out: Path, **extra: Any
-) -> AgentConfig:
-    """The :class:`AgentConfig` of one learned agent of the benchmark (its budget, envs, device,
-    env arguments and run folder ``out``; ``extra`` adds e.g. hyperparameters)."""
-    return AgentConfig(
-        algo=algo,
-        env=config.env,
-        timesteps=config.timesteps,
-        num_envs=config.num_envs,
-        seed=seed,
-        device=config.device,
-        out=str(out),
-        eval_images=min(500, config.test_images or 500),
-        progress=config.progress,
-        gym_packages=config.gym_packages,
-        env_kwargs=config.env_kwargs,
-        **extra,
-    )
+def _run(config: BenchmarkConfig, seed: int, run_dir: Path, **extra: Any) -> Run:
+    """The protocol's :class:`~agents.protocol.Run` of one learned agent of the benchmark (its
+    budget, envs, device, env arguments and run folder; ``extra`` replaces e.g. the env arguments
+    or adds hyperparameters)."""
+    settings = {
+        "env_id": config.env,
+        "env_kwargs": dict(config.env_kwargs),
+        "seed": seed,
+        "timesteps": config.timesteps,
+        "run_dir": run_dir,
+        "device": config.device,
+        "num_envs": config.num_envs,
+        "eval_images": min(500, config.test_images or 500),
+        "progress": config.progress,
+    }
+    return Run(**{**settings, **extra})
 
 
 def _summarise(
@@ -265,7 +285,7 @@ def _summarise(
     ]
     return {
         "kind": "heuristic" if name in BASELINES else "learned",
-        "upper_bound": name == "oracle",
+        "upper_bound": name in BASELINES and BASELINES[name].upper_bound,
         "classifier_stage": stage,
         "seeds": seeds,
         "timesteps": 0 if name in BASELINES else config.timesteps,
@@ -463,23 +483,24 @@ def learned_stop_results(
     records = []
     for cost in config.stop_costs:
         per_seed = []
+        stop = {"stop_action": True, "flops_cost": cost}
+        env_kwargs = merge_env_kwargs(config.env_kwargs, stop, by="--stop-costs")
         for seed in config.seeds:
-            agent_config = _agent_config(
+            run = _run(
                 config,
-                "ppo",
                 seed,
                 out / "agents" / f"ppo-stop{cost:g}-seed{seed}",
-                hp=dict(STOP_HYPERPARAMS),
-                stop_cost=cost,
+                env_kwargs=env_kwargs,
+                hyperparams=dict(STOP_HYPERPARAMS),
             )
-            policy, _ = train_agent(agent_config, reuse=config.reuse)
+            policy, _ = train_or_reuse("ppo", run, reuse=config.reuse)
             test = evaluate_policy(
                 policy,
                 config.env,
                 max_images=config.test_images,
                 num_envs=config.num_envs,
                 device=config.device,
-                **agent_config.env_arguments,
+                **run_env_kwargs(resolve_agent("ppo"), run),
             )
             per_seed.append({"seed": seed, **test.stop_summary()})
         record = {

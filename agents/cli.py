@@ -23,6 +23,7 @@ import tyro
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.evaluation import evaluate_policy
 from agents.finetune import FinetuneConfig, run_finetune
+from agents.launchers import RunsFailed
 from agents.leaderboard import LeaderboardConfig, run_leaderboard
 from agents.policies import PolicyOptions, load_policy
 from agents.train import AgentConfig, run_train
@@ -72,7 +73,11 @@ def _run_benchmark(config: BenchmarkConfig) -> int:
 
 
 def _run_leaderboard(config: LeaderboardConfig) -> int:
-    run_leaderboard(config)
+    try:
+        run_leaderboard(config)
+    except (RunsFailed, ConnectionError) as error:  # failed runs are named; finished ones kept
+        print(f"glance-focus leaderboard: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,7 +6,11 @@ paths, see :mod:`agents.protocol`) and seeds. :func:`run_leaderboard` runs each 
 once (:func:`run_job`: train under the protocol, then evaluate on the test split), through a
 launcher (:mod:`agents.launchers`: plain processes or Ray), saving every finished job under
 ``<out>/jobs/`` at once; a rerun reuses finished jobs whose settings fingerprint matches
-(resumable), and redoes, or with ``on_mismatch="refuse"`` refuses, the others.
+(resumable; the fingerprint is the protocol's, :func:`agents.protocol.fingerprint`, which the
+benchmark uses too), and redoes, or with ``on_mismatch="refuse"`` refuses, the others. A damaged
+job file is named in a warning and redone; a run that fails does not stop the others, which are
+saved, and the failed ones are named at the end (:class:`agents.launchers.RunsFailed`). The
+packages the report needs are imported before the first run.
 
 Then the statistics (:mod:`agents.statistics`): per task and step, the mean over seeds with
 seed-and-image bootstrap intervals; normalised scores (random 0, oracle 1) aggregated over tasks
@@ -33,6 +37,7 @@ import numpy as np
 import tyro
 
 from agents import statistics
+from agents.baselines import BASELINES
 from agents.launchers import LAUNCHERS, launch
 from agents.plugins import PluginOptions, import_gym_packages
 from agents.protocol import (
@@ -40,11 +45,13 @@ from agents.protocol import (
     describe,
     fingerprint,
     fingerprint_difference,
+    read_record,
     resolve_agent,
     run_env_kwargs,
+    slug,
     train_or_reuse,
 )
-from agents.reporting import write_json
+from agents.reporting import check_seeds, require_modules, write_json
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
 HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
@@ -52,6 +59,9 @@ ANCHORS = ("random", "oracle")
 """Normalisation: the random policy scores 0 and the oracle 1 on every task."""
 REFERENCE = "ppo"
 """Probability of improvement is reported over this algorithm."""
+REPORT_MODULES = ("matplotlib.pyplot", "rliable.library", "rliable.metrics", "rliable.plot_utils")
+"""What the statistics and plots need (imported before the first run: a broken install stops the
+sweep at once, not after hours of runs)."""
 DEFAULT_BUDGET = 250_000
 """Timesteps per learned run on a task without a measured budget (:data:`MNIST_BUDGETS`)."""
 MNIST_BUDGETS = {
@@ -96,6 +106,12 @@ class Suite:
     agents: tuple[str, ...] = (*BUILT_IN, *HEURISTICS)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     description: str = ""
+
+
+def _privileged(agent: str) -> bool:
+    """A reference that reads what no policy may (the oracle the label, the locator the object
+    boxes): shown, never ranked."""
+    return agent in BASELINES and BASELINES[agent].upper_bound
 
 
 def mnist_suite(budgets: dict[str, int] | None = None) -> Suite:
@@ -183,6 +199,7 @@ class LeaderboardConfig(PluginOptions):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        require_modules(*REPORT_MODULES)
 
 
 @dataclass(frozen=True)
@@ -219,7 +236,10 @@ class Job:
 
     @property
     def key(self) -> str:
-        return f"{self.task.env_id}/{_slug(self.agent)}/seed{self.seed}"
+        return f"{self.task.env_id}/{slug(self.agent)}/seed{self.seed}"
+
+    def __str__(self) -> str:
+        return self.key
 
     def fingerprint(self) -> dict[str, Any]:
         """The protocol's fingerprint of the run plus the final evaluation's settings."""
@@ -228,6 +248,10 @@ class Job:
             **fingerprint(self.agent, resolve_agent(self.agent), run),
             "test_images": self.test_images,
         }
+
+
+JOB_KEYS = ("key", "fingerprint", "record", "correct", "eval_s")
+"""What a saved job (``<out>/jobs/<key>.json``, :func:`run_job`'s result) holds."""
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -291,6 +315,7 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
     seeds = tuple(config.seeds if config.seeds is not None else suite.seeds)
     if not seeds or not tasks:
         raise ValueError("a leaderboard needs at least one task and one seed")
+    check_seeds(seeds)
     suite = replace(suite, tasks=tasks, agents=tuple(agents), seeds=seeds)
     out = Path(config.out)
     jobs = [
@@ -298,7 +323,7 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
             agent=agent,
             task=task,
             seed=seed,
-            run_dir=str(out / "runs" / task.env_id / _slug(agent) / f"seed{seed}"),
+            run_dir=str(out / "runs" / task.env_id / slug(agent) / f"seed{seed}"),
             num_envs=config.num_envs,
             eval_freq=config.eval_freq,
             eval_images=config.eval_images,
@@ -398,7 +423,7 @@ def summarise(
             rows[agent]["normalized_per_seed"] = scores.tolist()
             normalized[agent].append(scores.tolist())
         per_task[task.env_id] = {"timesteps": task.timesteps, "agents": rows}
-    ranked = [a for a in agents if a != "oracle"]  # the oracle peeks at labels: not a policy
+    ranked = [a for a in agents if not _privileged(a)]  # references that peek: not policies
     score_matrix = {a: np.array(normalized[a]).T for a in ranked}  # (runs, tasks)
     report = {
         "suite": config.suite,
@@ -452,7 +477,9 @@ def markdown(report: dict[str, Any]) -> str:
             cells.append(
                 f"{100 * a['mean'][-1]:.1f} [{100 * a['low'][-1]:.1f}, {100 * a['high'][-1]:.1f}]"
             )
-        name = f"{agent} (upper bound)" if agent == "oracle" else agent
+        name = agent
+        if _privileged(agent):
+            name += " (upper bound)" if agent == "oracle" else " (privileged)"
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     improvement = report["probability_of_improvement"]["over_reference"]
     reference = report["probability_of_improvement"]["reference"]
@@ -558,11 +585,14 @@ def _save_job(out: Path, job: Job, result: dict[str, Any]) -> None:
 
 
 def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
-    """The saved result of ``job`` if its fingerprint matches the job's settings."""
+    """The saved result of ``job`` if its fingerprint matches the job's settings (``None``, with a
+    warning naming the file, if it is damaged)."""
     path = out / "jobs" / f"{job.key}.json"
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text())
+    saved = read_record(path, required=JOB_KEYS)
+    if saved is None:
+        return None
     difference = fingerprint_difference(saved["fingerprint"], job.fingerprint())
     if not difference:
         return saved
@@ -572,10 +602,6 @@ def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
             "settings, another --out, or --on-mismatch redo"
         )
     return None
-
-
-def _slug(agent: str) -> str:
-    return agent.replace(":", "--").replace("/", "_")
 
 
 def _short(env_id: str) -> str:

@@ -92,23 +92,36 @@ def parse_pairs(
         flag: the flag they came from, for the error message.
 
     Raises:
-        ValueError: an item without ``sep`` or without a key (the message names ``flag``).
+        ValueError: an item without ``sep`` or without a key, or a value ``value_of`` refuses
+            (the message names ``flag`` and the key).
     """
     pairs = {}
     for item in items:
         key, found, value = item.partition(sep)
         if not found or not key:
             raise ValueError(f"{flag} takes key{sep}value pairs, got {item!r}")
-        pairs[key] = value_of(value)
+        try:
+            pairs[key] = value_of(value)
+        except ValueError as error:
+            raise ValueError(f"{flag} {key}: {error}") from None
     return pairs
 
 
 def literal_or_string(text: str) -> Any:
     """``text`` as a Python literal where it parses as one (``4``, ``None``, ``'a'``), else the
-    string itself (``/data/mnist``)."""
+    string itself (``/data/mnist``).
+
+    Raises:
+        ValueError: ``text`` is a number too long for Python to read (over 4,300 digits).
+    """
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError) as error:
+        if "digits" in str(error) and text.strip().lstrip("+-").isdigit():
+            raise ValueError(
+                f"a number of {len(text.strip().lstrip('+-')):,} digits, more than Python reads "
+                "(4,300) and any setting takes"
+            ) from None
         return text
 
 
@@ -120,9 +133,68 @@ def json_or_string(text: str) -> Any:
         return text
 
 
+# Settings the commands take as flags of their own, never as env arguments: the evaluation harness
+# takes these names as its own arguments (``split:train`` would report train-split accuracy as
+# test accuracy), or the command passes them itself (``device`` twice is a TypeError).
+RUN_SETTINGS = {
+    "split": "the commands choose the split themselves (agents train on 'train'; evaluate, "
+    "visualize and the test numbers of train, benchmark and leaderboard use 'test')",
+    "seed": "pass --seed (--seeds for benchmark and leaderboard)",
+    "deterministic": "evaluation always takes the policy's deterministic action (finetune has "
+    "--deterministic)",
+    "device": "pass --device (the env's classifier runs there too)",
+    "num_envs": "pass --num-envs",
+    "max_images": "pass --test-images",
+}
+
+
+def check_env_kwargs(env_kwargs: dict[str, Any], env_id: str | None = None) -> None:
+    """Refuse env arguments that are settings of the command (:data:`RUN_SETTINGS`) and, for a
+    glance-focus env id, values of the wrong type (``max_focus_steps:'3'``, ``checkpoint:1``),
+    before anything is built.
+
+    Args:
+        env_kwargs: the env arguments (``--env-kwargs``).
+        env_id: the env they are for, if known (its registered arguments are not checked).
+
+    Raises:
+        ValueError: the message names the key, the value and what to pass instead.
+    """
+    for key in env_kwargs:
+        if key in RUN_SETTINGS:
+            raise ValueError(
+                f"--env-kwargs {key}:{env_kwargs[key]!r}: {key!r} is not an env argument here; "
+                f"{RUN_SETTINGS[key]}. Drop it from --env-kwargs"
+            )
+    if env_id is not None and _is_glance_focus(env_id):
+        from gf_env import EnvConfig
+
+        try:
+            EnvConfig.check_types(env_kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--env-kwargs: {error}") from None
+
+
+def _is_glance_focus(env_id: str) -> bool:
+    """Whether ``env_id`` is registered with one of this package's env classes."""
+    try:
+        entry = env_spec(env_id).entry_point
+    except (gym.error.Error, ImportError):
+        return False  # an unknown id is reported where the env is made
+    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+    return module == "gf_env" or module.startswith("gf_env.")
+
+
 def parse_env_kwargs(items: Iterable[str]) -> dict[str, Any]:
-    """``--env-kwargs`` items (``key:value``, values as Python literals or strings) -> a dict."""
-    return parse_pairs(items, ":", literal_or_string, "--env-kwargs")
+    """``--env-kwargs`` items (``key:value``, values as Python literals or strings) -> a dict.
+
+    Raises:
+        ValueError: an item is not ``key:value``, names a setting of the command rather than of
+            the env (:data:`RUN_SETTINGS`), or holds a number too long to read.
+    """
+    pairs = parse_pairs(items, ":", literal_or_string, "--env-kwargs")
+    check_env_kwargs(pairs)
+    return pairs
 
 
 def parse_hyperparams(items: Iterable[str]) -> dict[str, Any]:
@@ -161,3 +233,5 @@ class PluginOptions:
 
     def __post_init__(self) -> None:
         import_gym_packages(self.gym_packages)
+        env_id = getattr(self, "env", None)
+        check_env_kwargs(self.env_kwargs, env_id if isinstance(env_id, str) else None)

@@ -14,8 +14,9 @@ Optional members:
 
 - ``save(policy, run_dir)`` and ``load(run_dir, run) -> Policy``: a finished run is then reused
   instead of retrained, if its settings fingerprint (:func:`fingerprint`) matches;
-- ``hyperparams`` (a JSON-able dict) and ``version`` (a string): part of the fingerprint, so a
-  change of either retrains;
+- ``hyperparams`` (a dict) and ``version`` (a string): part of the fingerprint, so a change of
+  either retrains; values are fingerprinted in a canonical form (:func:`canonical`: sets sorted,
+  module-level functions and classes by name), and what has none (a lambda) is refused;
 - ``resources`` (e.g. ``{"num_cpus": 1, "num_gpus": 0}``): what a launcher requests per run;
 - ``env_kwargs`` on the returned policy: environment arguments it needs (merged under the run's
   by the evaluation harness);
@@ -34,24 +35,37 @@ Where an agent can be named (``glance-focus benchmark --agents``, ``glance-focus
 - a name registered under the entry-point group ``glance_focus.agents`` by an installed package.
 
 :func:`train_or_reuse` runs one (agent, env, seed) and writes ``run.json`` (settings
-fingerprint, wall time, env steps/s, the learner's share of time, the learning curve).
+fingerprint, wall time, env steps/s, the learner's share of time, the learning curve). It is the
+one engine of ``glance-focus benchmark`` and ``glance-focus leaderboard``: a run trains in a fresh
+folder beside its own and the finished folder (files and ``run.json``) replaces the old one by a
+rename, so a killed or concurrent redo never pairs one run's record with another's files.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import errno
 import functools
+import glob
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
 import re
+import shutil
 import sys
 import time
+import uuid
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.baselines import BASELINES, make_baseline
@@ -60,11 +74,20 @@ from agents.plugins import env_spec
 from agents.reporting import write_json
 from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
 from classifiers import get_entry
+from classifiers.checkpoint import HOST, process_alive
 from classifiers.training.fingerprint import differences, file_sha256
 
 ENTRY_POINT_GROUP = "glance_focus.agents"
 ALIASES = {"recurrentppo": "recurrent_ppo", "ppo_lstm": "recurrent_ppo"}
+BUILTIN_AGENTS = {
+    "gfnet": "agents.gfnet:make_gfnet_agent",
+    "gfnet-ppo": "agents.gfnet:make_gfnet_ppo_agent",
+}
 RUN_FILE = "run.json"
+FINGERPRINT_VERSION = 2
+"""Version 2: resolved env arguments (the registered ones under the user's) and ``weights_sha256``
+(every weight file); version 1 (no ``fingerprint_version``) held the typed env arguments and
+``classifier_sha256`` and is read by :func:`upgrade_fingerprint`."""
 
 
 @runtime_checkable
@@ -90,6 +113,7 @@ class Run:
         eval_freq: add a learning-curve point every N timesteps (0: only the final one).
         eval_images: test images per learning-curve point.
         hyperparams: overrides of the agent's hyperparameters (built-in algorithms: SB3 kwargs).
+        progress: show a progress bar while training (a hint; not part of the fingerprint).
     """
 
     env_id: str
@@ -102,6 +126,7 @@ class Run:
     eval_freq: int = 0
     eval_images: int = 500
     hyperparams: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
     evaluations: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -208,7 +233,7 @@ class SB3Agent:
             observation=run.env_kwargs.get("observation", "dict"),
             env_kwargs={k: v for k, v in run.env_kwargs.items() if k != "observation"},
             hp=dict(run.hyperparams),
-            progress=False,
+            progress=run.progress,
         )
 
     def env_kwargs_for(self, run: Run) -> dict[str, Any]:
@@ -250,6 +275,7 @@ def resolve_agent(spec: str) -> Any:
         ValueError: ``spec`` names nothing of these, or the object lacks ``train``.
     """
     name = ALIASES.get(spec, spec)
+    spec = BUILTIN_AGENTS.get(name, spec)  # agents of this package under the protocol, by name
     if name in ALGORITHMS:
         return SB3Agent(name)
     if name in BASELINES:
@@ -301,34 +327,124 @@ def is_learned(agent: Any) -> bool:
 
 
 def fingerprint(spec: str, agent: Any, run: Run) -> dict[str, Any]:
-    """The settings a finished run must match to be reused: agent spec, env id and arguments,
-    seed, budget, evaluation settings, hyperparameters (defaults and overrides), the agent's
-    version, a hash of the code that defines it (so an edited algorithm retrains) and a hash of
-    the env's classifier weights (retrained weights are another task)."""
+    """The settings a finished run must match to be reused, the same for the benchmark and the
+    leaderboard: agent spec, env id and its resolved arguments (the registered ones under the
+    run's, so re-registering an id retrains), seed, budget, evaluation settings, hyperparameters
+    (defaults and overrides), the agent's version, a hash of the code that defines it (so an
+    edited algorithm retrains) and hashes of every weight file the env reads (retrained weights
+    are another task).
+
+    Raises:
+        ValueError: a hyperparameter or env argument has no canonical form (:func:`canonical`).
+    """
     learned = is_learned(agent)
-    record = {
+    env_kwargs = resolved_env_kwargs(run.env_id, run.env_kwargs)
+    return {
+        "fingerprint_version": FINGERPRINT_VERSION,
         "agent": spec,
         "env_id": run.env_id,
-        "env_kwargs": run.env_kwargs,
+        "env_kwargs": canonical(env_kwargs, "env_kwargs"),
         "seed": run.seed,
         "timesteps": run.timesteps if learned else 0,
         "num_envs": run.num_envs if learned else 0,  # heuristics: no training, no curve
         "eval_freq": run.eval_freq if learned else 0,
         "eval_images": run.eval_images if learned else 0,
-        "hyperparams": {
-            "defaults": getattr(agent, "hyperparams", {}),
-            "overrides": run.hyperparams,
-        },
-        "version": getattr(agent, "version", None),
+        "hyperparams": canonical(
+            {"defaults": getattr(agent, "hyperparams", {}), "overrides": run.hyperparams},
+            f"hyperparams of agent {spec!r}",
+        ),
+        "version": canonical(getattr(agent, "version", None), f"version of agent {spec!r}"),
         "code_sha256": _code_hash(agent),
-        "classifier_sha256": _classifier_hash(run),
+        "weights_sha256": _weights_hashes(env_kwargs),
     }
-    return json.loads(json.dumps(record, default=str))
+
+
+def resolved_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments the env of ``env_id`` is made with: its registered ones under ``env_kwargs``."""
+    return {**env_spec(env_id).kwargs, **env_kwargs}
+
+
+def canonical(value: Any, where: str = "value") -> Any:
+    """``value`` as JSON that is the same in every process, so a rerun recognises its settings:
+    mappings with sorted string keys, tuples as lists, sets sorted, numpy values as numbers or
+    lists, paths as strings, module-level functions and classes (and enum members) by their
+    import name, other objects by their ``repr``.
+
+    Raises:
+        ValueError: ``value`` (or a part of it, named from ``where``) has no such form: a lambda or
+            a function defined inside another, or an object whose ``repr`` is its memory address.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: str(item[0]))
+        return {str(k): canonical(v, f"{where}[{k!r}]") for k, v in items}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return sorted((canonical(v, where) for v in value), key=json.dumps)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"
+    name = getattr(value, "__qualname__", None)
+    if isinstance(name, str) and (inspect.isroutine(value) or inspect.isclass(value)):
+        if "<" not in name:  # "<lambda>", "f.<locals>.g": no name to find it by again
+            return f"{value.__module__}.{name}"
+    elif " at 0x" not in repr(value):
+        return repr(value)
+    raise ValueError(
+        f"{where} = {value!r} cannot be fingerprinted, so a finished run made with it could never "
+        "be recognised: use a module-level function or class, or JSON values (numbers, strings, "
+        "lists, dicts)"
+    )
+
+
+def upgrade_fingerprint(old: Mapping[str, Any]) -> dict[str, Any]:
+    """A fingerprint of an earlier :data:`FINGERPRINT_VERSION` in today's form.
+
+    Version 1 held the env arguments as typed and the classifier's weights hash alone; it is read
+    as made under the env id's current registration (which it did not record) with no other
+    weight file, so runs made before the upgrade (``docs/leaderboard/jobs``) are still reused.
+    Other dicts are returned as they are."""
+    old = dict(old)
+    if "fingerprint_version" in old or "classifier_sha256" not in old or "env_id" not in old:
+        return old
+    classifier = old.pop("classifier_sha256")
+    try:
+        env_kwargs = resolved_env_kwargs(old["env_id"], old.get("env_kwargs") or {})
+    except (gym.error.Error, ImportError):  # the id is no longer registered: it cannot match
+        return old
+    return {
+        **old,
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "env_kwargs": canonical(env_kwargs),
+        "weights_sha256": {"classifier": classifier},
+    }
 
 
 def fingerprint_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``"key: old -> new"`` for every setting that differs."""
-    return differences(old, new)
+    """``"key: old -> new"`` for every setting that differs (``old`` upgraded first,
+    :func:`upgrade_fingerprint`)."""
+    return differences(upgrade_fingerprint(old), new)
+
+
+def read_record(path: Path, required: tuple[str, ...] = ("fingerprint",)) -> dict[str, Any] | None:
+    """The JSON record at ``path``, or ``None`` (with a warning naming the file) when it does not
+    parse or lacks one of the ``required`` keys: a damaged record means "do that run again"."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        missing = [key for key in required if not isinstance(record, dict) or key not in record]
+        if not missing and isinstance(record.get("fingerprint"), dict):
+            return record
+        problem = f"no {', '.join(missing)}" if missing else "its fingerprint is not a dict"
+    warnings.warn(f"{path} is damaged ({problem}); the run is done again", stacklevel=2)
+    return None
 
 
 def train_or_reuse(
@@ -338,7 +454,10 @@ def train_or_reuse(
 
     A finished run (``run.json`` whose fingerprint matches and an agent with ``load``) is loaded
     instead of trained. If ``run.json`` was made with other settings, ``on_mismatch="redo"``
-    retrains and ``"refuse"`` raises a ``ValueError`` naming each difference.
+    retrains and ``"refuse"`` raises a ``ValueError`` naming each difference; a damaged
+    ``run.json`` is redone with a warning. A run trains in a fresh folder beside ``run.run_dir``
+    and replaces it only when finished (:func:`_commit`): a run folder always holds one run's
+    files with its record, whatever was killed when.
 
     Returns:
         The policy and the run record: ``fingerprint``, ``evaluations`` (learning curve),
@@ -351,9 +470,10 @@ def train_or_reuse(
         raise ValueError(f"on_mismatch must be 'redo' or 'refuse', got {on_mismatch!r}")
     agent = resolve_agent(spec)
     wanted = fingerprint(spec, agent, run)
+    _remove_left_over(run.run_dir)
     path = run.run_dir / RUN_FILE
-    if reuse and path.is_file() and hasattr(agent, "load"):
-        record = json.loads(path.read_text())
+    record = read_record(path) if reuse and path.is_file() and hasattr(agent, "load") else None
+    if record is not None:
         difference = fingerprint_difference(record["fingerprint"], wanted)
         if not difference:
             return agent.load(run.run_dir, run), {**record, "reused": True}
@@ -363,7 +483,22 @@ def train_or_reuse(
                 "settings, another output folder, or allow redoing the run"
             )
     run.evaluations.clear()
-    run.run_dir.mkdir(parents=True, exist_ok=True)
+    staging = _beside(run.run_dir)
+    staging.mkdir(parents=True)
+    staged = dataclasses.replace(run, run_dir=staging)  # shares run.evaluations
+    try:
+        policy, record = _train(agent, staged, wanted)
+        if hasattr(agent, "load") or is_learned(agent):
+            write_json(record, staging / RUN_FILE)
+        _commit(staging, run.run_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return policy, {**record, "reused": False}
+
+
+def _train(agent: Any, run: Run, wanted: dict[str, Any]) -> tuple[Policy, dict[str, Any]]:
+    """Train ``agent`` on ``run``, save it in ``run.run_dir``; the policy and the run record."""
     started = time.perf_counter()
     policy = agent.train(run)
     learned = is_learned(agent)
@@ -376,7 +511,7 @@ def train_or_reuse(
     train_s = max(wall - eval_s, 1e-9)
     learner = getattr(agent, "learner_seconds", None)
     steps = run.evaluations[-1]["timesteps"] if run.evaluations else run.timesteps
-    record = {
+    return policy, {
         "fingerprint": wanted,
         "evaluations": list(run.evaluations),
         "timing": {
@@ -385,40 +520,45 @@ def train_or_reuse(
             "env_steps_per_s": steps / train_s if learned else None,
             "learner_share": None if learner is None else min(learner / train_s, 1.0),
         },
-        "reused": False,
     }
-    if hasattr(agent, "load") or learned:
-        write_json({k: v for k, v in record.items() if k != "reused"}, path)
-    return policy, record
 
 
-def train_for_benchmark(
-    spec: str,
-    env_id: str,
-    *,
-    seed: int,
-    timesteps: int,
-    run_dir: str | Path,
-    num_envs: int = 64,
-    device: str = "auto",
-    eval_images: int = 500,
-    reuse: bool = True,
-    env_kwargs: dict[str, Any] | None = None,
-) -> tuple[Policy, dict[str, Any]]:
-    """Train (or reuse) the protocol agent ``spec`` for ``glance-focus benchmark`` (in the env
-    ``env_id`` with ``env_kwargs``); returns the policy and the env arguments to evaluate it with."""
-    run = Run(
-        env_id,
-        env_kwargs=dict(env_kwargs or {}),
-        seed=seed,
-        timesteps=timesteps,
-        run_dir=Path(run_dir),
-        device=device,
-        num_envs=num_envs,
-        eval_images=eval_images,
-    )
-    policy, _ = train_or_reuse(spec, run, reuse=reuse)
-    return policy, run_env_kwargs(resolve_agent(spec), run)
+def _commit(staging: Path, final: Path) -> None:
+    """Put the finished run folder ``staging`` in the place of ``final`` by renames: a reader
+    finds the old run whole, the new one whole, or (for a moment) none, which it redoes."""
+    while True:
+        try:
+            staging.rename(final)  # atomic; refused while ``final`` holds files
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        old = _beside(final)
+        try:
+            final.rename(old)
+        except FileNotFoundError:  # another run moved it away first: try again
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _beside(final: Path) -> Path:
+    """A fresh folder name beside ``final`` that names this process and host (a run trains in
+    it; :func:`_commit` moves the replaced run there to delete it)."""
+    return final.with_name(f".{final.name}.{os.getpid()}@{HOST}.{uuid.uuid4().hex[:8]}")
+
+
+def _remove_left_over(final: Path) -> None:
+    """Delete the folders beside ``final`` (:func:`_beside`) that processes of this host killed
+    before they finished left behind; nothing reads them."""
+    for folder in final.parent.glob(f".{glob.escape(final.name)}.*@{HOST}.*"):
+        pid = folder.name[len(final.name) + 2 :].partition("@")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def slug(spec: str) -> str:
+    """The folder name of agent ``spec``'s runs (``pkg.mod:make_agent`` -> ``pkg.mod--make_agent``)."""
+    return spec.replace(":", "--").replace("/", "_")
 
 
 def _import_from_here(module_name: str) -> Any:
@@ -466,19 +606,24 @@ def _code_hash(agent: Any) -> str | None:
     return _file_hash(Path(source))
 
 
-def _classifier_hash(run: Run) -> str | None:
-    """sha256 of the weights the run's env classifies with: ``checkpoint=`` if given, else the
-    shipped weights of its registered classifier (``None`` if neither is a file)."""
-    checkpoint = run.env_kwargs.get("checkpoint")
+def _weights_hashes(env_kwargs: Mapping[str, Any]) -> dict[str, str | None]:
+    """sha256 of every weight file of resolved env arguments: ``"classifier"``, the weights the
+    env classifies with (``checkpoint`` if given, else the shipped weights of its registered
+    classifier; ``None`` if neither is a file), and each other argument that names a file."""
+    checkpoint = env_kwargs.get("checkpoint")
     if checkpoint is not None:
         path: Path | None = Path(checkpoint)
     else:
-        name = run.env_kwargs.get("classifier", env_spec(run.env_id).kwargs.get("classifier"))
+        name = env_kwargs.get("classifier")
         try:
             path = get_entry(name).weights_path if isinstance(name, str) else None
         except KeyError:
             path = None
-    return _file_hash(path) if path is not None and path.is_file() else None
+    hashes = {"classifier": _file_hash(path) if path is not None and path.is_file() else None}
+    for key, value in sorted(env_kwargs.items()):
+        if key != "checkpoint" and isinstance(value, (str, os.PathLike)) and Path(value).is_file():
+            hashes[key] = _file_hash(Path(value))
+    return hashes
 
 
 @functools.lru_cache(maxsize=64)
@@ -526,13 +671,17 @@ __all__ = [
     "Run",
     "SB3Agent",
     "TimingCallback",
+    "canonical",
     "describe",
     "fingerprint",
     "fingerprint_difference",
     "is_agent_spec",
     "is_learned",
+    "read_record",
     "resolve_agent",
+    "resolved_env_kwargs",
     "run_env_kwargs",
-    "train_for_benchmark",
+    "slug",
     "train_or_reuse",
+    "upgrade_fingerprint",
 ]

@@ -1,7 +1,9 @@
-"""Report output shared by the agents' commands and the benchmark scripts: tables and JSON."""
+"""Report output shared by the agents' commands and the benchmark scripts: tables and JSON, and
+the checks a report needs before its runs start (its packages, distinct seeds)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -15,6 +17,39 @@ def write_json(data: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (temporary file, sync, rename)."""
     text = json.dumps(data, indent=2).encode()
     return atomic_write(path, lambda handle: handle.write(text))
+
+
+def require_modules(*modules: str) -> None:
+    """Import ``modules`` now (what a report needs after hours of runs), so a missing or broken
+    package stops a sweep before its first run.
+
+    Raises:
+        ImportError: a module fails to import; the message names its package and the fix.
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # a broken install fails with other errors too
+            package = module.partition(".")[0]
+            raise ImportError(
+                f"the report needs {package!r}, which fails to import ({type(error).__name__}: "
+                f"{error}); install it (pip install 'glance-focus[agents]') or repair it, then "
+                "start again: nothing has run yet"
+            ) from error
+
+
+def check_seeds(seeds: Sequence[int]) -> None:
+    """Refuse repeated seeds: ``--seeds 0 0`` would count one run as two independent seeds and
+    narrow every interval over seeds.
+
+    Raises:
+        ValueError: names the repeated seeds.
+    """
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated:
+        raise ValueError(
+            f"seeds {list(seeds)} repeat {repeated}; name each seed once (one run per seed)"
+        )
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -37,7 +36,7 @@ from stable_baselines3.common.noise import (
 )
 
 from agents.evaluation import evaluate_policy
-from agents.model_files import safe_custom_objects
+from agents.model_files import load_exactly, safe_custom_objects
 from agents.plugins import HyperParams, PluginOptions, merge_env_kwargs
 from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
@@ -248,22 +247,20 @@ def make_agent(config: AgentConfig) -> BaseAlgorithm:
 
 
 def train_agent(
-    config: AgentConfig, reuse: bool = False, extra_callback: BaseCallback | None = None
+    config: AgentConfig, extra_callback: BaseCallback | None = None
 ) -> tuple[BaseAlgorithm, dict[str, Any]]:
-    """Train, evaluate on the test split, save ``model.zip`` and ``summary.json``.
+    """Train, evaluate on the test split, save ``model.zip`` and ``summary.json``. (To reuse a
+    finished run with the same settings, train through :func:`agents.protocol.train_or_reuse`,
+    as the benchmark and the leaderboard do.)
 
     Args:
         config: the run's settings.
-        reuse: if ``config.run_dir`` already holds a finished run with the same settings
-            (``summary.json`` and ``model.zip``), load it instead of training again.
         extra_callback: a further SB3 callback run during ``learn`` (e.g.
             :class:`agents.protocol.TimingCallback`, which measures the learner's share of time).
 
     Returns:
         The trained model and the summary (settings, evaluation history, paths).
     """
-    if reuse and (finished := finished_run(config)) is not None:
-        return finished
     model = make_agent(config)
     callback = AnytimeEvalCallback(config)
     callbacks = callback if extra_callback is None else CallbackList([callback, extra_callback])
@@ -284,21 +281,6 @@ def train_agent(
     return model, summary
 
 
-def finished_run(config: AgentConfig) -> tuple[BaseAlgorithm, dict[str, Any]] | None:
-    """The model and summary of a finished run of ``config`` in its run folder, or ``None`` when
-    there is none or it was made with other settings (``progress`` aside)."""
-    summary_path, model_path = config.run_dir / "summary.json", config.run_dir / "model.zip"
-    if not (summary_path.is_file() and model_path.is_file()):
-        return None
-    summary = json.loads(summary_path.read_text())
-    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
-    ignored = {"progress": None, "gym_packages": None}  # how a run is watched or set up
-    saved = {"env_kwargs": {}, **summary["config"], **ignored}  # env_kwargs: older summaries
-    if saved != {**wanted, **ignored}:
-        return None
-    return load_model(config.algo, model_path, device=config.device), summary
-
-
 def save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     """``model.save`` atomically (temporary file, sync, rename): a crash never leaves half a model."""
     return atomic_write(path, model.save)
@@ -311,7 +293,8 @@ def load_model(
 
     Unless ``trusted``, the pickled parts of the file are read with an allowlist
     (:func:`agents.model_files.safe_custom_objects`), so a file from elsewhere cannot run code;
-    ``trusted=True`` lets SB3 unpickle them as they are (files you made yourself).
+    ``trusted=True`` lets SB3 unpickle them as they are (files you made yourself). Either way
+    the weights must fill the model exactly (:func:`agents.model_files.load_exactly`).
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
@@ -319,7 +302,7 @@ def load_model(
         raise FileNotFoundError(f"no saved agent at {str(path)!r}; pass the model.zip of a run")
     if not trusted:
         kwargs["custom_objects"] = {**safe_custom_objects(path), **kwargs.get("custom_objects", {})}
-    return ALGORITHMS[algo].load(path, **kwargs)
+    return load_exactly(ALGORITHMS[algo], path, **kwargs)
 
 
 def policy_env_kwargs(policy: BaseAlgorithm) -> dict[str, Any]:

@@ -29,11 +29,17 @@ FORMAT_VERSION = 1
 MAX_MEMBER_BYTES = 1 << 30
 MAX_TEXT_MEMBER_BYTES = 64 << 20
 MAX_MEMBER_VARIABLE = "GF_MAX_MEMBER_BYTES"
+# The most bytes all members of one file may inflate to together, counting the records of the zip
+# archives nested in it (an agent's ``policy.pth`` is a torch zip of its own): members each under
+# their cap must not add up to gigabytes. Its own variable raises (or lowers) it.
+MAX_FILE_BYTES = 2 << 30
+MAX_FILE_VARIABLE = "GF_MAX_FILE_BYTES"
 
 # Temporary files of writers whose liveness cannot be checked (another host, an unnamed writer) are
 # removed once they have not changed for this long; a checkpoint write takes seconds.
 STALE_TEMPORARY_SECONDS = 3600
-_HOST = re.sub(r"[^\w-]", "-", socket.gethostname())
+HOST = re.sub(r"[^\w-]", "-", socket.gethostname())
+"""This machine's name as temporary files and folders record their writer (``<pid>@<HOST>``)."""
 
 
 # numpy's reconstructors of arrays and scalars (released GFNet files may keep FLOPs tables and
@@ -70,30 +76,33 @@ class CheckpointError(ValueError):
     """A file that is not a usable checkpoint for the requested model."""
 
 
-def inflate_cap(default: int = MAX_MEMBER_BYTES) -> int:
+def inflate_cap(default: int = MAX_MEMBER_BYTES, variable: str = MAX_MEMBER_VARIABLE) -> int:
     """The most bytes a compressed member or file may inflate to: ``default``, unless the
-    environment variable ``GF_MAX_MEMBER_BYTES`` sets another number (``4e9`` is accepted).
+    environment variable ``variable`` (``GF_MAX_MEMBER_BYTES`` for members, ``GF_MAX_FILE_BYTES``
+    for whole files) sets another number (``4e9`` is accepted).
 
     Args:
         default: the cap when the variable is not set.
+        variable: the environment variable that overrides it.
     """
-    override = os.environ.get(MAX_MEMBER_VARIABLE)
+    override = os.environ.get(variable)
     try:
         return int(float(override)) if override else default
-    except ValueError:
-        raise ValueError(
-            f"{MAX_MEMBER_VARIABLE}={override!r} is not a number of bytes (e.g. 4e9)"
-        ) from None
+    except (ValueError, OverflowError):
+        raise ValueError(f"{variable}={override!r} is not a number of bytes (e.g. 4e9)") from None
 
 
 def check_member_sizes(
     archive: zipfile.ZipFile, source: str, text: frozenset[str] = frozenset()
 ) -> None:
-    """Refuse a zip archive if a member would inflate beyond its cap, before anything reads it.
+    """Refuse a zip archive if a member, or all members together, would inflate beyond the caps,
+    before anything reads it.
 
     Readers allocate at most the size a member declares (``zipfile`` stops there and then fails
     its checksum; torch reads into a buffer of that size), so checking the declared sizes bounds
-    the memory any later read takes.
+    the memory any later read takes. A member that is itself a zip archive (an agent's
+    ``policy.pth``) is opened and its records are checked too, and counted in the total in place
+    of the member's own size: torch inflates them when it loads the member.
 
     Args:
         archive: the open archive.
@@ -102,16 +111,49 @@ def check_member_sizes(
             :data:`MAX_MEMBER_BYTES`.
 
     Raises:
-        CheckpointError: a member is too large; the message names it, its size and the cap.
+        CheckpointError: a member, a record of a nested archive, or the whole file is too large;
+            the message names it, its size and the cap.
     """
+    file_cap = inflate_cap(MAX_FILE_BYTES, MAX_FILE_VARIABLE)
+    total = 0
     for info in archive.infolist():
-        cap = inflate_cap(MAX_TEXT_MEMBER_BYTES if info.filename in text else MAX_MEMBER_BYTES)
-        if info.file_size > cap:
+        total += _inflated_size(archive, info, source, text, nested=True)
+        if total > file_cap:
             raise CheckpointError(
-                f"{source!r}: member {info.filename!r} inflates to {info.file_size:,} bytes, more "
-                f"than the {cap:,} allowed (from {info.compress_size:,} compressed); it was not "
-                f"read. If you trust the file, raise the cap with {MAX_MEMBER_VARIABLE}=BYTES"
+                f"{source!r}: its members inflate to more than {file_cap:,} bytes together "
+                f"({total:,} bytes by member {info.filename!r}, counting the records of nested "
+                f"archives); it was not read. If you trust the file, raise the cap with "
+                f"{MAX_FILE_VARIABLE}=BYTES"
             )
+
+
+def _inflated_size(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, text: frozenset[str], nested: bool
+) -> int:
+    """The bytes ``info`` inflates to, refused beyond its cap; for a member that is a zip archive
+    (when ``nested``), the larger of its own size and the total of its records."""
+    cap = inflate_cap(MAX_TEXT_MEMBER_BYTES if info.filename in text else MAX_MEMBER_BYTES)
+    if info.file_size > cap:
+        raise CheckpointError(
+            f"{source!r}: member {info.filename!r} inflates to {info.file_size:,} bytes, more "
+            f"than the {cap:,} allowed (from {info.compress_size:,} compressed); it was not "
+            f"read. If you trust the file, raise the cap with {MAX_MEMBER_VARIABLE}=BYTES"
+        )
+    if not nested or info.is_dir():
+        return info.file_size
+    with archive.open(info) as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            return info.file_size
+    inner_source = f"{source}:{info.filename}"
+    try:
+        with archive.open(info) as handle, zipfile.ZipFile(handle) as inner:
+            records = sum(
+                _inflated_size(inner, record, inner_source, frozenset(), nested=False)
+                for record in inner.infolist()
+            )
+    except zipfile.BadZipFile:  # starts like a zip but is none; its readers will say so
+        return info.file_size
+    return max(info.file_size, records)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -132,7 +174,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".tmp", dir=path.parent
+        prefix=f".{path.name}.{os.getpid()}@{HOST}.", suffix=".tmp", dir=path.parent
     )
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -191,8 +233,8 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
             continue
         pid, host = match.groups()
         try:
-            if pid is not None and host == _HOST:
-                stale = not _alive(int(pid))
+            if pid is not None and host == HOST:
+                stale = not process_alive(int(pid))
             else:
                 stale = time.time() - candidate.stat().st_mtime > STALE_TEMPORARY_SECONDS
             if stale:
@@ -203,7 +245,8 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (a writer that may still finish)."""
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:

@@ -17,6 +17,7 @@ import dataclasses
 import fnmatch
 import multiprocessing
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -83,6 +84,10 @@ def register_classifier(
 ) -> Callable[[Callable[..., GlanceFocusClassifier]], Callable[..., GlanceFocusClassifier]]:
     """Decorator that registers a classifier factory under ``name``.
 
+    ``name`` is ASCII (letters, digits, ``.``, ``-``, ``_``). A name that is taken, or that
+    names a shipped weights tag (``gf-mnist-cluttered100.mnist50k``, which it would replace), is
+    refused unless ``overwrite=True``.
+
     Example:
         >>> from classifiers import GFConfig, GFModel, register_classifier
         >>> @register_classifier("my-gf-60", description="my own GF model")
@@ -90,6 +95,14 @@ def register_classifier(
         ...     return GFModel(GFConfig(image_size=(60, 60), patch_size=28, **overrides))
     """
 
+    _check_name("classifier names", name, _NAME)
+    base, _, tag = name.rpartition(".")
+    if base in _REGISTRY and tag in _REGISTRY[base].tags and not overwrite:
+        raise ValueError(
+            f"{name!r} names the weights tagged {tag!r} of classifier {base!r}; registering it "
+            "would replace those weights wherever the name is used. Pick another name or pass "
+            "overwrite=True"
+        )
     if name in _REGISTRY and not overwrite:
         raise ValueError(
             f"classifier {name!r} is already registered; pick another name or pass overwrite=True"
@@ -128,7 +141,7 @@ def register_weights(
 
     Args:
         name: a registered (untagged) classifier name.
-        tag: the tag; letters, digits, ``-`` and ``_``.
+        tag: the tag; ASCII letters, digits, ``-`` and ``_``.
         weights: file name in ``classifiers/weights`` (or an absolute path).
         train_command: the command that reproduces the file.
         description: what the weights were trained on (one line, for listings).
@@ -143,9 +156,8 @@ def register_weights(
     entry = get_entry(name)
     if entry.name != name or "." in name:
         raise ValueError(f"register_weights takes an untagged classifier name, got {name!r}")
-    if not tag or not tag.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(f"weights tag must be letters, digits, '-' or '_', got {tag!r}")
-    if tag in entry.tags and not overwrite:
+    _check_name("weights tags", tag, _TAG)
+    if (tag in entry.tags or f"{name}.{tag}" in _REGISTRY) and not overwrite:
         raise ValueError(
             f"{name}.{tag} is already registered; pick another tag or pass overwrite=True"
         )
@@ -157,6 +169,24 @@ def register_weights(
         description=f"{entry.description} [{tag}: {description}]",
         tags={},
     )
+
+
+# Names and tags are ASCII: a look-alike letter from another script (Cyrillic "і" for "i") would
+# name different weights than the ones a reader sees.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TAG = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _check_name(what: str, value: object, pattern: re.Pattern[str]) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        allowed = "'.', '-'" if "." in pattern.pattern else "'-'"
+        odd = sorted({c for c in value if not c.isascii()}) if isinstance(value, str) else []
+        where = f" (non-ASCII: {', '.join(f'{c!r} U+{ord(c):04X}' for c in odd)})" if odd else ""
+        raise ValueError(
+            f"{what} are ASCII letters, digits, {allowed} and '_', got {value!r}{where}; a "
+            "look-alike letter from another script would name other weights than it shows. "
+            "Spell it in ASCII"
+        )
 
 
 def get_entry(name: str) -> ClassifierEntry:

@@ -6,6 +6,8 @@ What they build (the data source, the classifier, spaces and action decoding) is
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -25,6 +27,10 @@ MAX_FOCUS_STEPS = 1000
 """The most focus steps an episode may take (the env stores every step's location)."""
 MAX_GRID_SIZE = 1024
 """The most cells per side of a grid action space (``Discrete(G * G)``)."""
+MAX_FLOPS_COST = 1e6
+"""The highest ``flops_cost`` (reward per MFLOP): a focus step of the largest classifier here
+(about 4,000 MFLOPs) then costs 4e9, still finite in float32; an episode's gain is at most 1, so
+any price above 1 already forbids every focus step."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,34 @@ class EnvConfig:
             )
         return cls(**kwargs)
 
+    @classmethod
+    def check_types(cls, kwargs: Mapping[str, Any]) -> None:
+        """Refuse the arguments among ``kwargs`` whose value has none of the plain types its
+        field takes (``max_focus_steps='3'``, ``checkpoint=1``), naming the key; arguments whose
+        field also takes objects (``data``, ``classifier``) and unknown names are left to the
+        full check when the env is made.
+
+        Raises:
+            ValueError: a value of the wrong type.
+        """
+        hints = typing.get_type_hints(cls)
+        for name, value in kwargs.items():
+            accepted = _plain_types(hints.get(name))
+            if accepted is None or (
+                isinstance(value, accepted)
+                and not (isinstance(value, (bool, np.bool_)) and bool not in accepted)
+            ):
+                continue
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in accepted)
+            raise ValueError(
+                f"{name} must be {names}, got {value!r:.40} ({type(value).__name__})"
+                + ("; write it without quotes" if isinstance(value, str) else "")
+            )
+
     def __post_init__(self) -> None:
+        type(self).check_types(
+            {name: getattr(self, name) for name in ("split", "checkpoint", "mnist_root")}
+        )
         _choice("reward", self.reward, REWARDS)
         _choice("action_type", self.action_type, ACTION_TYPES)
         _choice("observation", self.observation, OBSERVATIONS)
@@ -137,17 +170,29 @@ class EnvConfig:
             )
 
 
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """The types a field annotated ``hint`` takes when all are plain values (``int | None``,
+    ``str | os.PathLike | None``; an ``int`` also passes for ``float``), else ``None``."""
+    if hint is None:
+        return None
+    members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    plain = (str, int, float, bool, type(None), os.PathLike)
+    if not all(member in plain for member in members):
+        return None
+    return (*members, int) if float in members else members
+
+
 def _check_stop(stop_action: Any, flops_cost: Any) -> None:
     if not isinstance(stop_action, (bool, np.bool_)):
         raise ValueError(f"stop_action must be True or False, got {stop_action!r}")
-    if (
-        isinstance(flops_cost, (bool, np.bool_))
-        or not isinstance(flops_cost, (int, float, np.integer, np.floating))
-        or not np.isfinite(flops_cost)
-        or flops_cost < 0
-    ):
+    number = not isinstance(flops_cost, (bool, np.bool_)) and isinstance(
+        flops_cost, (int, float, np.integer, np.floating)
+    )
+    # compared as Python numbers: 10**300 has no float, and NaN fails both comparisons
+    if not number or not 0 <= flops_cost <= MAX_FLOPS_COST:
         raise ValueError(
-            f"flops_cost must be a finite number >= 0 (reward per MFLOP), got {flops_cost!r}"
+            f"flops_cost must be a finite number >= 0 and at most {MAX_FLOPS_COST:g} (reward per "
+            f"MFLOP; a larger price makes rewards overflow to -inf), got {flops_cost!r:.40}"
         )
     if flops_cost and not stop_action:
         raise ValueError(

@@ -141,6 +141,7 @@ class GlanceFocusEngine:
         self.patch_box = np.zeros((n, 4), dtype=np.int64)
         self.image_index = np.zeros(n, dtype=np.int64)
         self.stopped = np.zeros(n, dtype=bool)  # ended by a stop action
+        self.object_boxes: np.ndarray | None = None  # (n, K, 4), where the source records them
 
     @classmethod
     def from_config(
@@ -230,7 +231,8 @@ class GlanceFocusEngine:
         else:
             self.images[sel] = images
         self.label[ids] = batch.labels
-        self.labels[sel] = torch.from_numpy(batch.labels).to(self.device)
+        self._record_boxes(ids, batch.boxes)
+        self.labels[sel] = torch.from_numpy(batch.labels).to(self.device, non_blocking=True)
         with torch.inference_mode():
             out = self.classifier.glance(images)
         self._record(sel, ids, out, "glance")
@@ -272,8 +274,11 @@ class GlanceFocusEngine:
             return self._stop(locations, ids, stop)
         sel = self._select(envs)
         corners = patch_corners(locations, (self.height, self.width), self.patch_size)
+        # non_blocking: a blocking copy to a GPU waits for it; this one (from pageable memory)
+        # is staged before the call returns, so ``corners`` may change afterwards
+        device_corners = torch.from_numpy(corners).to(self.device, non_blocking=True)
         with torch.inference_mode():
-            patches = crop_patches(self.images[sel], torch.from_numpy(corners), self.patch_size)
+            patches = crop_patches(self.images[sel], device_corners, self.patch_size)
             out = self.classifier.focus(patches, self.state[sel])
         previous = self.log_prob[ids]
         self._record(sel, ids, out, "focus")
@@ -294,6 +299,36 @@ class GlanceFocusEngine:
         if not stop.all():
             rewards[~stop] = self.step(locations[~stop], ids[~stop])
         return rewards
+
+    def _record_boxes(self, ids: np.ndarray, boxes: np.ndarray | None) -> None:
+        """Keep the object boxes of a reset batch (``(k, 4)`` or ``(k, K, 4)``), if it has any."""
+        if boxes is None:
+            self.object_boxes = None
+            return
+        boxes = np.asarray(boxes, dtype=np.int64).reshape(len(ids), -1, 4)
+        if self.object_boxes is None or self.object_boxes.shape[1] != boxes.shape[1]:
+            self.object_boxes = np.zeros((self.num_envs, boxes.shape[1], 4), dtype=np.int64)
+        self.object_boxes[ids] = boxes
+
+    def boxes_of_objects(self) -> np.ndarray:
+        """The object boxes ``(num_envs, K, 4)`` (top, left, height, width) of the current
+        images, as the source recorded them (every digit of an MNIST canvas).
+
+        This is privileged information, not an observation: it serves reference policies (the
+        ``locator``), never a policy under evaluation.
+
+        Raises:
+            EpisodeStateError: before the first reset.
+            ValueError: the source records no boxes (photos: image folders, ImageNet).
+        """
+        if (self.step_count < 0).any():
+            raise EpisodeStateError("no images yet: call reset() before asking for object boxes")
+        if self.object_boxes is None:
+            raise ValueError(
+                f"the env's images ({type(self.source).__name__}) come without object boxes: "
+                "only sources that draw their objects (the MNIST canvases) know where they are"
+            )
+        return self.object_boxes.copy()
 
     def true_class_probs_at(self, locations: np.ndarray) -> np.ndarray:
         """What each episode's true-class probability would become after focusing at each of
@@ -330,14 +365,19 @@ class GlanceFocusEngine:
             log_probs = out.logits.float().log_softmax(dim=1)
             state = out.state.float()
             self.state[sel] = state
-            # what the faces read goes to the host once; picking the true class and the maximum
-            # there selects the same values (and the first maximum, as torch.max) as on the device
-            host_log_probs = log_probs.cpu().numpy()
-            host_state = state.cpu().numpy()
+            # what the faces read goes to the host once, in one copy; picking the true class and
+            # the maximum there selects the same values (and the first maximum, as torch.max) as
+            # on the device
+            outputs = [log_probs, state]
             if self.keep_features:
-                self.feature_maps[ids] = out.features.float().cpu().numpy()
+                outputs.append(out.features.float())
             if self.keep_probs:
-                self.probs[ids] = log_probs.exp().cpu().numpy()
+                outputs.append(log_probs.exp())
+            host_log_probs, host_state, *extra = _to_host(outputs)
+        if self.keep_features:
+            self.feature_maps[ids] = extra[0]
+        if self.keep_probs:
+            self.probs[ids] = extra[-1]
         log_prob_y = host_log_probs[np.arange(len(ids)), self.label[ids]]
         prediction = host_log_probs.argmax(axis=1)
         log_conf = host_log_probs[np.arange(len(ids)), prediction]
@@ -382,7 +422,8 @@ class GlanceFocusEngine:
             len(envs) == self.num_envs and np.array_equal(envs, np.arange(self.num_envs))
         ):
             return slice(None)
-        return torch.as_tensor(envs, dtype=torch.long, device=self.device)
+        index = torch.from_numpy(np.asarray(envs, dtype=np.int64))
+        return index.to(self.device, non_blocking=True)  # staged at once, as in step()
 
     # -- views for the faces ----------------------------------------------------------------
 
@@ -437,6 +478,19 @@ class GlanceFocusEngine:
             "image_index": self.image_index[ids].copy(),
             **({"stopped": self.stopped[ids].copy()} if self.stop_action else {}),
         }
+
+
+def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
+    """Float32 ``tensors`` with one row per episode as NumPy arrays: from an accelerator in one
+    copy (each copy to the host waits for the device to finish), on the CPU as views (what
+    ``.cpu().numpy()`` gives there)."""
+    if tensors[0].device.type == "cpu":
+        return [tensor.numpy() for tensor in tensors]
+    rows = len(tensors[0])
+    widths = [int(np.prod(tensor.shape[1:], dtype=np.int64)) for tensor in tensors]
+    flat = torch.cat([t.reshape(rows, w) for t, w in zip(tensors, widths, strict=True)], dim=1)
+    parts = np.split(flat.cpu().numpy(), np.cumsum(widths)[:-1], axis=1)
+    return [part.reshape(t.shape) for part, t in zip(parts, tensors, strict=True)]
 
 
 def _check_compatible(source: ImageSource, classifier: GlanceFocusClassifier) -> None:

@@ -87,6 +87,13 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     focusing at candidate locations, without changing the episode. It READS THE LABEL: it is for
     upper-bound baselines (``agents`` "oracle"), never for a policy under evaluation.
 
+    ## Object boxes
+    :meth:`oracle_object_boxes` gives the boxes of the image's objects as the canvas generator
+    placed them (every digit of an MNIST canvas: one on the translated and cluttered canvases,
+    ``num_digits`` on the multi-digit ones). It reads no label but is PRIVILEGED information, not
+    part of the observation: it serves reference policies (``agents`` "locator"). Image folders
+    and ImageNet have no boxes; there it raises ``ValueError``.
+
     ## Arguments
     See :class:`~gf_env.EnvConfig`: ``data``, ``classifier``, ``split``, ``mnist_root``,
     ``checkpoint``, ``max_focus_steps``, ``reward``, ``action_type``, ``grid_size``,
@@ -123,7 +130,8 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     * v0: first release (classifiers trained by ``classifiers.train``, weights shipped with the
       package); ``rgb_array`` rendering added later without changing the dynamics; the
       ``stop_action``/``flops_cost`` options and ``action_masks()`` added later, off by
-      default (spaces, rewards and info of the defaults unchanged).
+      default (spaces, rewards and info of the defaults unchanged); ``oracle_object_boxes()``
+      added later (dynamics unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -170,6 +178,11 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         if locations.ndim != 2 or locations.shape[1] != 2:
             raise ValueError(f"locations must have shape (K, 2), got {locations.shape}")
         return self.engine.true_class_probs_at(locations[None])[0]
+
+    def oracle_object_boxes(self) -> np.ndarray:
+        """PRIVILEGED: the boxes ``(K, 4)`` (top, left, height, width) of the image's K objects
+        (see *Object boxes*); ``ValueError`` where the images come without boxes."""
+        return self.engine.boxes_of_objects()[0]
 
     def _observation(self):
         obs = self.engine.observation(slice(0, 1))

@@ -130,7 +130,13 @@ class TianshouVectorEnv(BaseVectorEnv):
                 f"sub-environment(s) {ids[self._stale[ids]].tolist()} were left out of an earlier "
                 "step() and moved on with the batch; reset them (reset(env_id=...)) first"
             )
-        actions = self._placeholder.copy()
+        # checked before the batch is assembled: casting into the placeholder's dtype would turn
+        # cell 2.9 into 2, '4' into 4, True into 1 and NaN into -2**63
+        self.env.engine.actions.decode_step(action, batch=len(ids))
+        floats = action.dtype.kind == "f"
+        actions = self._placeholder.astype(
+            np.result_type(self._placeholder, action) if floats else self._placeholder.dtype
+        )
         actions[ids] = action
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         left_out = np.ones(self.env_num, dtype=bool)

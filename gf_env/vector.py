@@ -46,7 +46,8 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
     Attributes: the read-only task attributes of :class:`~gf_env.GlanceFocusEnv` (``num_images``,
     ``image_size``, ``patch_size``, ``max_focus_steps``, ``step_flops``, ``feature_shape``,
     ``grid_size``, ...), also as ``get_attr(name)`` (one value per sub-environment, as Gymnasium's
-    ``SyncVectorEnv``), and the label-reading :meth:`oracle_true_class_probs`.
+    ``SyncVectorEnv``), the label-reading :meth:`oracle_true_class_probs` and the privileged
+    :meth:`oracle_object_boxes`.
     """
 
     def __init__(
@@ -168,6 +169,14 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
         [0, 1] instead of its next step; returns ``(num_envs, K)`` ``float64``. The episodes do
         not change. For upper-bound baselines only, never a policy under evaluation."""
         return self.engine.true_class_probs_at(np.asarray(locations, dtype=np.float32))
+
+    def oracle_object_boxes(self) -> np.ndarray:
+        """PRIVILEGED: the boxes ``(num_envs, K, 4)`` (top, left, height, width, in pixels) of
+        the K objects of each sub-environment's image (every digit of an MNIST canvas), as the
+        canvas generator placed them. Reads no label, but is no observation: for reference
+        policies (``agents`` "locator"), never a policy under evaluation. Raises ``ValueError``
+        where the images come without boxes (image folders, ImageNet)."""
+        return self.engine.boxes_of_objects()
 
     def _seed(self, seed: int | Sequence[int | None] | None, ids: np.ndarray) -> None:
         """Seed the RNGs of ``ids`` (as Gymnasium does: ``seed + i`` for sub-env ``i``)."""

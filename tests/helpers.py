@@ -57,3 +57,15 @@ def tiny_ppo_config(out, env: str = "GlanceFocus-ClutteredMNIST-v0", **overrides
 def cli_error(text: str) -> str:
     """A command-line error as one line: tyro's box drawing and line wrapping removed."""
     return " ".join("".join(c if not 0x2500 <= ord(c) <= 0x257F else " " for c in text).split())
+
+
+def break_package(monkeypatch, folder: Path, name: str) -> None:
+    """Make ``import name`` fail, as a missing or broken install does, until the test ends: a
+    package ``name`` that raises on import, first on ``sys.path``, and no cached copy."""
+    import sys
+
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text(f"raise ImportError('{name} is broken (a test)')\n")
+    monkeypatch.syspath_prepend(str(folder))
+    for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+        monkeypatch.delitem(sys.modules, module)

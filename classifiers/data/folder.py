@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -115,7 +117,7 @@ def load_image(
         UnreadableImageError: the file cannot be decoded (corrupt, truncated, not an image).
     """
     try:
-        with Image.open(path) as img:
+        with _open_regular(path) as handle, Image.open(handle) as img:
             img.load()
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 img = img.point(lambda v: v / 256).convert("L")  # 16-bit gray to 8-bit
@@ -138,6 +140,36 @@ def load_image(
     if rng is not None and rng.random() < 0.5:
         rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def _open_regular(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (after symlinks), checked on the open
+    file itself: a file swapped for a named pipe after the folder scan would block the read
+    forever, a device (``/dev/zero``) never end.
+
+    Raises:
+        OSError: it is not a regular file, or cannot be opened.
+    """
+    # O_NONBLOCK: opening a named pipe for reading would wait for a writer
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "special file")
+            raise OSError(f"not a regular file (a {kind}); only image files are read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "named pipe"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "folder"),
+)
 
 
 def float_to_gray(values: np.ndarray, path: str | os.PathLike) -> Image.Image:

@@ -1,9 +1,16 @@
 import json
+import sys
+import types
+from typing import ClassVar
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
+from agents import benchmark
 from agents.benchmark import BenchmarkConfig, run_benchmark
 from agents.cli import main
+from tests.helpers import break_package
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
 
@@ -114,3 +121,119 @@ def test_intervals_hold_the_seed_to_seed_variation():
     assert summary["anytime_ci95"][0] == [1.0, 1.0]
     low, high = summary["anytime_ci95"][1]
     assert low == 0.0 and high == 1.0  # a replicate may draw the good or the bad seed twice
+
+
+class Killed(Exception):
+    """Stands for a kill (Ctrl-C, an out-of-memory kill, a power cut) of a run."""
+
+
+class ConstantPolicy:
+    def __init__(self, timesteps: int):
+        self.timesteps = timesteps  # what its "weights" were trained for
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.full((len(observation), 2), 0.5, dtype=np.float32), state
+
+
+class CheckpointAgent:
+    """A plug-in agent whose weights file says the budget it was trained for; ``killed`` stops a
+    run right after its checkpoint is written."""
+
+    version = "1"
+    killed = False
+    loaded: ClassVar[list[int]] = []
+
+    def train(self, run):
+        return ConstantPolicy(run.timesteps)
+
+    def save(self, policy, run_dir):
+        (run_dir / "weights.txt").write_text(str(policy.timesteps))
+        if self.killed:
+            raise Killed
+
+    def load(self, run_dir, run):
+        policy = ConstantPolicy(int((run_dir / "weights.txt").read_text()))
+        self.loaded.append(policy.timesteps)
+        return policy
+
+
+def tiny(out, **overrides) -> BenchmarkConfig:
+    settings = {
+        "env": ENV,
+        "agents": ["random"],
+        "timesteps": 64,
+        "num_envs": 4,
+        "out": str(out),
+        "test_images": 8,
+        "calibration_images": 8,
+        "finetune_epochs": 0,
+        "progress": False,
+    }
+    return BenchmarkConfig(**{**settings, **overrides})
+
+
+def test_a_killed_redo_never_pairs_a_record_with_other_weights(tmp_path, monkeypatch):
+    """64 steps, then a 128-step redo killed after it wrote its checkpoint, then 64 again: the
+    third run reuses the 64-step run, whole (its record with its own weights)."""
+    monkeypatch.setitem(sys.modules, "ckpt_algo", types.SimpleNamespace(make=CheckpointAgent))
+    agent = "ckpt_algo:make"
+    run_benchmark(tiny(tmp_path, agents=[agent]))
+    monkeypatch.setattr(CheckpointAgent, "killed", True)
+    with pytest.raises(Killed):
+        run_benchmark(tiny(tmp_path, agents=[agent], timesteps=128))
+    monkeypatch.setattr(CheckpointAgent, "killed", False)
+    run_dir = tmp_path / "agents" / "ckpt_algo--make-seed0"
+    assert json.loads((run_dir / "run.json").read_text())["fingerprint"]["timesteps"] == 64
+    assert (run_dir / "weights.txt").read_text() == "64"
+    monkeypatch.setattr(CheckpointAgent, "loaded", [])
+    results = run_benchmark(tiny(tmp_path, agents=[agent]))
+    assert CheckpointAgent.loaded == [64] and results["agents"][agent]["timesteps"] == 64
+
+
+def test_repeated_seeds_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"seeds \[0, 1, 0\] repeat \[0\]; name each seed once"):
+        tiny(tmp_path, seeds=[0, 1, 0])
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--seeds", "3", "3", "--out", str(tmp_path)])
+    assert "repeat [3]" in capsys.readouterr().err
+
+
+def test_a_broken_report_package_stops_the_benchmark_before_any_training(
+    tmp_path, monkeypatch, capsys
+):
+    break_package(monkeypatch, tmp_path / "site", "matplotlib")
+    out = tmp_path / "out"
+    argv = ["benchmark", "--env", ENV, "--agents", "ppo", "--timesteps", "64", "--num-envs", "4"]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--out", str(out), "--no-progress"])
+    assert stopped.value.code == 2 and not out.exists()  # nothing trained
+    error = capsys.readouterr().err
+    assert "the report needs 'matplotlib'" in error and "nothing has run yet" in error
+
+
+def test_a_heuristic_that_cannot_run_on_the_env_stops_the_benchmark_before_training(
+    tmp_path, monkeypatch
+):
+    """The locator needs object boxes, which an image folder's images do not have."""
+    from classifiers.testing import FakeClassifier
+    from tests.image_folder import write_folder
+
+    env_id = "NoBoxes-Folder-v0"
+    gym.register(
+        env_id,
+        entry_point="gf_env.imagenet:make_folder_env",
+        vector_entry_point="gf_env.imagenet:make_folder_vector_env",
+        kwargs={
+            "root": str(write_folder(tmp_path / "images")),
+            "classifier": FakeClassifier(num_classes=3, in_chans=3, patch_size=96),
+            "max_focus_steps": 2,
+        },
+    )
+    monkeypatch.setattr(
+        benchmark, "train_or_reuse", lambda *a, **k: pytest.fail("trained before the check")
+    )
+    try:
+        with pytest.raises(ValueError, match=rf"env '{env_id}' cannot provide"):
+            benchmark.run_benchmark(tiny(tmp_path / "out", env=env_id, agents=["ppo", "locator"]))
+    finally:
+        del gym.registry[env_id]

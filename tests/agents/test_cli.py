@@ -11,6 +11,7 @@ from agents.cli import SUBCOMMANDS, main
 from agents.plugins import env_spec, import_gym_packages, parse_env_kwargs
 from classifiers import classifier_checkpoint, save_atomic
 from classifiers.testing import FakeClassifier
+from classifiers.training.fingerprint import file_sha256
 from tests.helpers import cli_error
 
 PLUGIN = """
@@ -197,3 +198,23 @@ def test_leaderboard_gives_its_packages_and_env_kwargs_to_every_job(tmp_path):
     assert all(j.gym_packages == ("json",) for j in jobs)  # a spawned worker imports them
     assert all(j.run.env_kwargs == {"max_focus_steps": 2} for j in jobs)
     assert HeuristicAgent("center").train(jobs[0].run).max_focus_steps == 2
+
+
+def test_the_benchmark_retrains_an_agent_when_its_classifier_weights_change(plugin, tmp_path):
+    """``--env-kwargs checkpoint:ck.pt``, then other weights in ``ck.pt``: another task, so the
+    agent is trained again (the fingerprint holds the file's hash, not only its path)."""
+    name, gf, _ = plugin("user_plugin_weights")
+    argv = ["benchmark", "--gym-packages", name, "--env", f"{name}/Fake60-v0"]
+    argv += ["--env-kwargs", f"checkpoint:{gf}", "--agents", "ppo", "--timesteps", "16"]
+    argv += ["--num-envs", "4", "--test-images", "4", "--calibration-images", "4"]
+    argv += ["--finetune-epochs", "0", "--out", str(tmp_path / "bench"), "--no-progress"]
+    run = tmp_path / "bench" / "agents" / "ppo-seed0"
+    assert main(argv) == 0
+    trained = file_sha256(run / "model.zip")
+    assert main(argv) == 0  # the same weights: reused
+    assert file_sha256(run / "model.zip") == trained
+    save_atomic(classifier_checkpoint(f"{name}-gf", FakeClassifier(patch_size=28, seed=7)), gf)
+    assert main(argv) == 0
+    assert file_sha256(run / "model.zip") != trained  # trained again
+    record = json.loads((run / "run.json").read_text())
+    assert record["fingerprint"]["weights_sha256"]["classifier"] == file_sha256(gf)

@@ -2,13 +2,17 @@
 import path) next to PPO and the heuristics, resumed, refused, and run again through Ray."""
 
 import json
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from agents.cli import main
 from agents.leaderboard import LeaderboardConfig, get_suite, plan, run_leaderboard
-from agents.protocol import fingerprint_difference
+from agents.protocol import fingerprint_difference, is_learned, resolve_agent
+from tests.helpers import break_package
 
 TASK = "GlanceFocus-ClutteredMNIST100-v0"  # hard enough that random < oracle on 48 images
 CUSTOM = "examples.custom_algorithm:make_agent"
@@ -144,3 +148,69 @@ def test_a_suite_from_a_json_file(tmp_path):
         ("random", 7, 1000),
         ("oracle", 7, 1000),
     ]
+
+
+def test_repeated_seeds_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"seeds \[1, 0, 1\] repeat \[1\]; name each seed once"):
+        plan(tiny(tmp_path, seeds=[1, 0, 1]))
+
+
+def test_a_broken_statistics_package_stops_the_sweep_before_any_run(tmp_path, monkeypatch, capsys):
+    break_package(monkeypatch, tmp_path / "site", "rliable")
+    out = tmp_path / "out"
+    argv = ["leaderboard", "--tasks", TASK, "--agents", "center", "--seeds", "0"]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--test-images", "48", "--out", str(out)])
+    assert stopped.value.code == 2 and not out.exists()  # nothing ran
+    assert "the report needs 'rliable'" in capsys.readouterr().err
+
+
+def test_damaged_job_files_are_named_and_redone(tmp_path, capsys):
+    config = tiny(tmp_path, agents=["center"], seeds=[0])
+    report = run_leaderboard(config)
+    jobs = tmp_path / "jobs" / TASK
+    (jobs / "center" / "seed0.json").write_text('{"key": "GlanceFocus-Clutte')  # cut short
+    (jobs / "random" / "seed0.json").write_text('{"key": "random"}')  # not a job's result
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"center[/\\]seed0\.json is damaged") as warned:
+        again = run_leaderboard(config)
+    assert any("random" in str(w.message) and "no fingerprint" in str(w.message) for w in warned)
+    assert "3 runs, 1 finished before, 2 to do" in capsys.readouterr().out
+    assert deterministic(again) == deterministic(report)
+
+
+class Failing:
+    """A plug-in agent whose training fails (a bug, a lost GPU)."""
+
+    def train(self, run):
+        raise RuntimeError("CUDA error: device lost")
+
+
+def test_a_failed_run_keeps_the_others_and_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "failing_algo", types.SimpleNamespace(make=Failing))
+    argv = ["leaderboard", "--tasks", TASK, "--agents", "failing_algo:make", "center"]
+    argv += ["--seeds", "0", "--test-images", "8", "--num-envs", "8", "--resamples", "200"]
+    assert main([*argv, "--out", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "1 of 4 runs failed" in error
+    assert f"{TASK}/failing_algo--make/seed0: RuntimeError: CUDA error: device lost" in error
+    saved = sorted(p.parent.name for p in (tmp_path / "jobs" / TASK).glob("*/seed0.json"))
+    assert saved == ["center", "oracle", "random"]  # kept: a rerun does the failed run only
+    assert not (tmp_path / "leaderboard.json").exists()
+
+
+def test_the_committed_leaderboard_jobs_are_still_recognised():
+    """docs/leaderboard's jobs (fingerprint version 1: typed env arguments, the classifier's hash
+    alone) match today's settings, so regenerating that report trains nothing. (A heuristic's
+    fingerprint holds the hash of agents/baselines.py: an edit there re-evaluates them.)"""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "leaderboard"
+    _, jobs = plan(LeaderboardConfig(suite="mnist", seeds=[0, 1, 2], out=str(docs)))
+    assert len(jobs) == 216
+    for job in jobs:
+        saved = json.loads((docs / "jobs" / f"{job.key}.json").read_text())
+        assert "fingerprint_version" not in saved["fingerprint"]
+        difference = fingerprint_difference(saved["fingerprint"], job.fingerprint())
+        if is_learned(resolve_agent(job.agent)):
+            assert difference == [], job.key
+        else:
+            assert all(d.startswith("code_sha256: ") for d in difference), job.key

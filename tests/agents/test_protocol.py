@@ -1,14 +1,21 @@
 """The agent protocol: naming agents, reuse guarded by the settings fingerprint, timing."""
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import classifiers
 from agents.cli import main
@@ -109,10 +116,12 @@ def test_train_or_reuse_reuses_redoes_and_refuses(user_module, tmp_path):
     assert json.loads((tmp_path / "run.json").read_text())["fingerprint"]["seed"] == 3
     shipped = Path(classifiers.__file__).parent / "weights" / "gf-mnist-cluttered60.pt"
     sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
-    assert record["fingerprint"]["classifier_sha256"] == sha  # the env's classifier weights
+    assert (
+        record["fingerprint"]["weights_sha256"]["classifier"] == sha
+    )  # the env's classifier weights
     (tmp_path / "other.pt").write_bytes(b"weights")
     retrained = Run(ENV, env_kwargs={"checkpoint": str(tmp_path / "other.pt")})
-    assert fingerprint("my_algo:AGENT", AGENT, retrained)["classifier_sha256"] == (
+    assert fingerprint("my_algo:AGENT", AGENT, retrained)["weights_sha256"]["classifier"] == (
         hashlib.sha256(b"weights").hexdigest()
     )
 
@@ -156,8 +165,13 @@ def test_built_in_algorithm_records_the_learner_share(tmp_path):
         eval_images=4,
         hyperparams={"n_steps": 8, "batch_size": 32, "n_epochs": 1},
     )
-    _, record = train_or_reuse("ppo", run)
+    model, record = train_or_reuse("ppo", run)
     assert 0 < record["timing"]["learner_share"] < 1
+    watched = dataclasses.replace(run, progress=True)  # how a run is watched is no setting
+    reused, again = train_or_reuse("ppo", watched)
+    assert again["reused"] and again["fingerprint"] == record["fingerprint"]
+    for name, tensor in model.policy.state_dict().items():
+        torch.testing.assert_close(reused.policy.state_dict()[name], tensor)
     assert record["evaluations"][-1]["timesteps"] == 64
     assert "stable-baselines3==" in record["fingerprint"]["version"]
     # built-ins are pinned by package versions and hyperparameters, not by this package's files
@@ -211,3 +225,200 @@ def test_a_source_tree_run_has_the_installed_release_version(monkeypatch):
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert f'version = "{from_source.split()[0].split("==")[1]}"' in pyproject
     assert from_source == installed
+
+
+def register_steps(env_id: str, max_focus_steps: int) -> None:
+    """(Re-)register ``env_id`` as ENV with another ``max_focus_steps``, as an edited
+    ``--gym-packages`` module would in a new process."""
+    spec = gym.spec(ENV)
+    gym.registry.pop(env_id, None)
+    gym.register(
+        env_id,
+        entry_point=spec.entry_point,
+        vector_entry_point=spec.vector_entry_point,
+        kwargs={**spec.kwargs, "max_focus_steps": max_focus_steps},
+    )
+
+
+def test_a_re_registered_id_is_another_task(user_module, tmp_path):
+    """The fingerprint holds the arguments the env is made with (its registered ones under the
+    run's), not only those typed: re-registering an id retrains."""
+    env_id = "TestProtocol/Reregistered-v0"
+    run = Run(env_id, timesteps=8, run_dir=tmp_path, num_envs=4, eval_images=4)
+    try:
+        register_steps(env_id, 2)
+        before = AGENT.trained
+        _, first = train_or_reuse("my_algo:AGENT", run)
+        register_steps(env_id, 3)
+        _, second = train_or_reuse("my_algo:AGENT", run)
+    finally:
+        gym.registry.pop(env_id, None)
+    assert AGENT.trained == before + 2 and not second["reused"]
+    assert first["fingerprint"]["env_kwargs"]["max_focus_steps"] == 2
+    assert second["fingerprint"]["env_kwargs"]["max_focus_steps"] == 3
+    assert len(second["evaluations"][-1]["anytime_accuracy"]) == 4  # glance + 3 focus steps
+
+
+SCHEDULES = "def schedule(progress):\n    return 1e-3 * progress\n"
+
+
+def test_hyperparameters_are_fingerprinted_in_a_canonical_form(monkeypatch, tmp_path):
+    """Sets and functions in an agent's hyperparams: a rerun (new objects, new addresses)
+    recognises its finished run; a lambda, which has no name to find it by, is refused."""
+
+    def import_agent() -> CountingAgent:  # as a new process would: new objects, same names
+        schedules = types.ModuleType("my_schedules")
+        exec(SCHEDULES, schedules.__dict__)
+        agent = CountingAgent()
+        agent.hyperparams = {
+            "lr": schedules.schedule,
+            "inputs": {"glance", "state", "focus"},
+            "activation": torch.nn.ReLU,
+        }
+        monkeypatch.setitem(sys.modules, "my_schedules", schedules)
+        monkeypatch.setitem(sys.modules, "my_algo", types.SimpleNamespace(AGENT=agent))
+        return agent
+
+    import_agent()
+    run = Run(ENV, timesteps=8, run_dir=tmp_path, num_envs=4, eval_images=4)
+    _, first = train_or_reuse("my_algo:AGENT", run)
+    assert first["fingerprint"]["hyperparams"]["defaults"] == {
+        "activation": "torch.nn.modules.activation.ReLU",
+        "inputs": ["focus", "glance", "state"],
+        "lr": "my_schedules.schedule",
+    }
+    rerun = import_agent()
+    _, again = train_or_reuse("my_algo:AGENT", run)
+    assert again["reused"] and rerun.trained == 0
+    rerun.hyperparams["lr"] = lambda progress: 1e-3
+    with pytest.raises(ValueError, match=r"\['defaults'\]\['lr'\] = <function .*<lambda>.* cannot"):
+        train_or_reuse("my_algo:AGENT", run)
+
+
+@pytest.mark.parametrize("damage", ['{"fingerprint": {"seed"', '{"evaluations": []}', "[]"])
+def test_a_damaged_run_record_is_named_and_redone(user_module, tmp_path, damage):
+    run = Run(ENV, timesteps=8, run_dir=tmp_path / "run", num_envs=4, eval_images=4)
+    train_or_reuse("my_algo:AGENT", run)
+    (tmp_path / "run" / "run.json").write_text(damage)
+    before = AGENT.trained
+    with pytest.warns(UserWarning, match=r"run[/\\]run\.json is damaged"):
+        _, record = train_or_reuse("my_algo:AGENT", run, on_mismatch="refuse")
+    assert not record["reused"] and AGENT.trained == before + 1
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["fingerprint"]["seed"] == 0
+
+
+def test_a_redo_trains_beside_the_finished_run_and_replaces_it_whole(user_module, tmp_path):
+    """While a redo trains, the run folder still holds the finished run, whole; the redo's
+    folder replaces it only when its files and record are written."""
+    run_dir = tmp_path / "run"
+    train_or_reuse(
+        "my_algo:AGENT", Run(ENV, timesteps=8, run_dir=run_dir, num_envs=4, eval_images=4)
+    )
+    seen = {}
+
+    class Watching(CountingAgent):
+        def train(self, run):
+            seen["trains_in"] = run.run_dir
+            seen["finished"] = json.loads((run_dir / "run.json").read_text())["fingerprint"]
+            return super().train(run)
+
+    user_module.WATCHING = Watching()
+    redo = Run(ENV, timesteps=16, run_dir=run_dir, num_envs=4, eval_images=4)
+    train_or_reuse("my_algo:WATCHING", redo)
+    assert seen["trains_in"].parent == tmp_path and seen["trains_in"] != run_dir
+    assert seen["finished"]["timesteps"] == 8
+    assert json.loads((run_dir / "run.json").read_text())["fingerprint"]["timesteps"] == 16
+    assert (run_dir / "weights.txt").is_file() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "run"
+    ]
+
+
+def test_two_sweeps_on_one_folder_leave_one_whole_run(user_module, tmp_path):
+    """Two sweeps at different budgets redo one run folder at once, interleaved: the 64-step run
+    saves, the 128-step run saves and finishes, then the 64-step run finishes. The folder holds
+    one of them whole (a record with its own weights), never one's record with the other's."""
+    saved_64, done_128 = threading.Event(), threading.Event()
+
+    class Racing(CountingAgent):
+        def train(self, run):
+            self.timesteps = run.timesteps
+            return super().train(run)
+
+        def save(self, policy, run_dir):
+            if self.timesteps == 128:
+                saved_64.wait(60)
+            (run_dir / "weights.txt").write_text(str(self.timesteps))
+            if self.timesteps == 64:
+                saved_64.set()
+                done_128.wait(60)
+
+    user_module.Racing = Racing
+
+    def sweep(timesteps: int) -> None:
+        run = Run(ENV, timesteps=timesteps, run_dir=tmp_path / "run", num_envs=4, eval_images=4)
+        train_or_reuse("my_algo:Racing", run)
+        if timesteps == 128:
+            done_128.set()
+
+    threads = [threading.Thread(target=sweep, args=(steps,)) for steps in (64, 128)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    weights = (tmp_path / "run" / "weights.txt").read_text()
+    assert weights == str(record["fingerprint"]["timesteps"]) == "64"  # the last to finish
+
+
+KILLABLE = '''
+import os
+import signal
+
+import numpy as np
+
+
+class Policy:
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return np.full((len(observation), 2), 0.5, dtype=np.float32), state
+
+
+class Agent:
+    """Learns nothing (so no evaluation); its weights file names its seed; with KILL_AFTER_SAVE
+    set it SIGKILLs itself right after saving."""
+
+    learned = False
+
+    def train(self, run):
+        self.seed = run.seed
+        return Policy()
+
+    def save(self, policy, run_dir):
+        (run_dir / "weights.txt").write_text(str(self.seed))
+        if os.environ.get("KILL_AFTER_SAVE"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def load(self, run_dir, run):
+        return Policy()
+'''
+
+
+def test_a_run_sigkilled_after_its_checkpoint_leaves_the_finished_run_whole(tmp_path, monkeypatch):
+    """A redo SIGKILLed right after writing its weights: the run folder still holds the finished
+    run, record and weights alike; the redo's folder is cleared by the next call."""
+    (tmp_path / "killable.py").write_text(KILLABLE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_dir = tmp_path / "run"
+    train_or_reuse("killable:Agent", Run(ENV, seed=0, run_dir=run_dir))
+    redo = f"Run({ENV!r}, seed=1, run_dir=Path({str(run_dir)!r}))"
+    script = "from pathlib import Path\nfrom agents.protocol import Run, train_or_reuse\n"
+    script += f"train_or_reuse('killable:Agent', {redo})\n"
+    root = Path(__file__).resolve().parents[2]
+    path = os.pathsep.join([str(tmp_path), str(root)])
+    env = {**os.environ, "KILL_AFTER_SAVE": "1", "PYTHONPATH": path}
+    killed = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".run.")]
+    assert len(left) == 1 and (left[0] / "weights.txt").read_text() == "1"  # never moved in
+    assert (run_dir / "weights.txt").read_text() == "0"
+    _, record = train_or_reuse("killable:Agent", Run(ENV, seed=0, run_dir=run_dir))
+    assert record["reused"] and record["fingerprint"]["seed"] == 0 and not left[0].exists()

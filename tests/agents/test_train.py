@@ -1,4 +1,3 @@
-import dataclasses
 import json
 
 import gymnasium as gym
@@ -105,17 +104,6 @@ def test_training_twice_with_one_seed_gives_the_same_actions(tmp_path):
     first, second = actions("a"), actions("b")
     np.testing.assert_array_equal(first, second)
     assert first.shape == (4, 2) and len(np.unique(first, axis=0)) > 1
-
-
-def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
-    config = tiny_ppo_config(tmp_path, timesteps=32)
-    model, summary = train_agent(config)
-    reused, same = train_agent(dataclasses.replace(config, progress=True), reuse=True)
-    assert same == summary and reused.num_timesteps == model.num_timesteps
-    for name, tensor in model.policy.state_dict().items():
-        torch.testing.assert_close(reused.policy.state_dict()[name], tensor)
-    longer, _ = train_agent(dataclasses.replace(config, timesteps=64), reuse=True)
-    assert longer.num_timesteps >= 64  # other settings: trained again
 
 
 def test_hyperparameter_parsing_and_bad_settings():

@@ -197,6 +197,21 @@ def test_zip_members_beyond_the_cap_are_not_read(tmp_path, monkeypatch):
     assert torch.equal(load_file(path)["w"], torch.zeros(1000))
 
 
+def test_members_each_under_the_cap_are_refused_when_they_add_up_beyond_the_file_cap(
+    tmp_path, monkeypatch
+):
+    # three records of 4,000 bytes, each under any member cap, 12,000 together: the same shape as
+    # a 3 MB file with three records just under 1 GiB each
+    tensors = {name: torch.zeros(1000) for name in "abc"}
+    path = save_atomic(tensors, tmp_path / "three.pt")
+    monkeypatch.setenv("GF_MAX_FILE_BYTES", "10000")
+    with pytest.raises(CheckpointError, match=r"members inflate to more than 10,000 bytes together "
+                       r"\(1[0-2],\d{3} bytes by member 'archive/data/\d'.*GF_MAX_FILE_BYTES=BYTES"):  # fmt: skip
+        load_file(path)
+    monkeypatch.setenv("GF_MAX_FILE_BYTES", "2e4")
+    assert torch.equal(load_file(path)["c"], torch.zeros(1000))
+
+
 def test_a_checkpoint_that_is_not_a_regular_file_is_named_as_such():
     with pytest.raises(CheckpointError, match=r"'/dev/zero' is not a regular file \(a character "):
         create_classifier(NAME, checkpoint="/dev/zero")
@@ -271,7 +286,7 @@ def test_a_sigkilled_write_leaves_a_temporary_that_the_next_write_removes(tmp_pa
 
 
 def test_only_stale_temporaries_of_the_same_file_are_removed(tmp_path):
-    host = checkpoint._HOST
+    host = checkpoint.HOST
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     old = time.time() - checkpoint.STALE_TEMPORARY_SECONDS - 60
