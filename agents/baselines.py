@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from agents.env_api import env_attr
-from classifiers.ops import cell_locations, centre_locations, tiling_grid
+from classifiers.patches import cell_locations, centre_locations, tiling_grid
 
 
 class HeuristicPolicy(ABC):

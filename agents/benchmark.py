@@ -9,9 +9,9 @@ policy on the fine-tuned classifier). Then every policy is evaluated on the whol
 canvases for all, deterministic policies) and on calibration canvases from the train split (for
 the early-exit thresholds). The report has, per agent, accuracy after each step with 95% bootstrap
 intervals and the budget curve (accuracy vs mean MFLOPs with early exit), next to the
-full-resolution reference model; it is written as ``results.json``, ``anytime.png`` and
-``budget.png``, with ``examples-<agent>.png`` (:func:`agents.visualize.write_examples`) showing 16
-test episodes of each agent.
+full-resolution reference model; it is written (:mod:`agents.reporting`) as ``results.json``,
+``anytime.png`` and ``budget.png``, with ``examples-<agent>.png``
+(:func:`agents.visualize.write_examples`) showing 16 test episodes of each agent.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents import statistics
 from agents.baselines import BASELINES
-from agents.early_exit import as_records, budget_curve
 from agents.env_api import env_attr
 from agents.evaluation import EvalResult, evaluate_policy
 from agents.finetune import FinetuneConfig, finetune
@@ -40,7 +38,14 @@ from agents.protocol import (
     slug,
     train_or_reuse,
 )
-from agents.reporting import check_seeds, print_table, require_modules, write_json
+from agents.reporting import (
+    benchmark_summary,
+    check_seeds,
+    plot_benchmark,
+    print_benchmark,
+    require_modules,
+    write_json,
+)
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS
 from agents.visualize import write_examples
 from classifiers import create_classifier, get_entry, list_classifiers
@@ -166,9 +171,12 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                 path = out / f"examples-{name}.png"
                 common = {"device": device, "num_envs": config.num_envs, **env_kwargs}
                 write_examples(policy, config.env, path, images=config.test_images, **common)
-        results["agents"][name] = _summarise(name, runs, seeds, config)
+        white_box = bool(getattr(resolve_agent(name), "white_box", False))
+        results["agents"][name] = benchmark_summary(
+            name, runs, seeds, config.timesteps, white_box=white_box
+        )
         if stage3_runs:
-            stage3 = _summarise(name, stage3_runs, seeds, config, stage=3)
+            stage3 = benchmark_summary(name, stage3_runs, seeds, config.timesteps, stage=3)
             results["agents"][f"{name}+stage3"] = {**stage3, "finetune_history": stage3_histories}
         for shown in (name, f"{name}+stage3"):
             if shown in results["agents"]:
@@ -198,8 +206,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         )
     out.mkdir(parents=True, exist_ok=True)
     write_json(results, out / "results.json")
-    plot_results(results, out)
-    print_report(results)
+    plot_benchmark(results, out)
+    print_benchmark(results)
     return results
 
 
@@ -260,44 +268,6 @@ def _run(config: BenchmarkConfig, seed: int, run_dir: Path, **extra: Any) -> Run
         "progress": config.progress,
     }
     return Run(**{**settings, **extra})
-
-
-def _summarise(
-    name: str,
-    runs: list[tuple[EvalResult, EvalResult]],
-    seeds: list[int],
-    config,
-    stage: int = 1,
-) -> dict:
-    """Per-seed results and their mean over seeds; the intervals hold the seed-to-seed variation
-    as well as the test set's (:func:`agents.statistics.seed_image_intervals`: every seed is
-    evaluated on the same test canvases)."""
-    tests = [test for test, _ in runs]
-    intervals = statistics.seed_image_intervals([t.correct for t in tests])
-    curves = [budget_curve(calibration, test) for test, calibration in runs]
-    mean_curve = [
-        {
-            "p": points[0].p,
-            "mflops": float(np.mean([c[i].mflops for c in curves])),
-            "accuracy": float(np.mean([c[i].accuracy for c in curves])),
-        }
-        for i, points in enumerate(zip(*curves, strict=True))
-    ]
-    return {
-        "kind": "heuristic" if name in BASELINES else "learned",
-        "upper_bound": name in BASELINES and BASELINES[name].upper_bound,
-        "classifier_stage": stage,
-        "seeds": seeds,
-        "timesteps": 0 if name in BASELINES else config.timesteps,
-        "anytime_accuracy": intervals["mean"],
-        "anytime_ci95": [list(ci) for ci in zip(intervals["low"], intervals["high"], strict=True)],
-        "mflops_per_step": tests[0].mflops,
-        "budget_curve": mean_curve,
-        "per_seed": [
-            {"seed": s, "anytime_accuracy": t.anytime_accuracy, "budget_curve": as_records(c)}
-            for s, t, c in zip(seeds, tests, curves, strict=True)
-        ],
-    }
 
 
 def full_resolution_reference(
@@ -385,72 +355,6 @@ def check_fullres(classifier: str | None, checkpoint: str | None) -> None:
             f"--fullres-classifier {classifier!r} has no shipped weights; pass its weights with "
             "--fullres-checkpoint FILE"
         )
-
-
-def print_report(results: dict[str, Any]) -> None:
-    """The accuracy table (with 95% intervals), the fewest mean MFLOPs at which early exit
-    matches the full-resolution model's accuracy, and that model."""
-    full = results["full_resolution"]
-    rows = []
-    for name, agent in results["agents"].items():
-        row = [name + (" (upper bound)" if agent["upper_bound"] else "")]
-        row += [
-            f"{a:.3f} [{lo:.3f},{hi:.3f}]"
-            for a, (lo, hi) in zip(agent["anytime_accuracy"], agent["anytime_ci95"], strict=True)
-        ]
-        if full is not None:  # without a reference model there is nothing to match
-            match = agent.get("mflops_to_match_full_resolution")
-            row.append("never" if match is None else f"{match:.1f}")
-        rows.append(row)
-    steps = len(next(iter(results["agents"].values()))["anytime_accuracy"])
-    header = ["agent", "glance", *(f"focus {t}" for t in range(1, steps))]
-    print_table(header + ([] if full is None else ["MFLOPs to full-res acc"]), rows)
-    if full is not None:
-        print(
-            f"full resolution ({full['classifier']}): {full['accuracy']:.3f} at "
-            f"{full['mflops']:.1f} MFLOPs"
-        )
-
-
-def plot_results(results: dict[str, Any], out: Path) -> None:
-    """``anytime.png`` (accuracy vs step) and ``budget.png`` (accuracy vs MFLOPs)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    full = results["full_resolution"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, agent in results["agents"].items():
-        steps = np.arange(len(agent["anytime_accuracy"]))
-        low, high = np.array(agent["anytime_ci95"]).T
-        style = "--" if agent["upper_bound"] else "-"
-        ax.plot(steps, agent["anytime_accuracy"], style, marker="o", label=name)
-        ax.fill_between(steps, low, high, alpha=0.15)
-    if full is not None:
-        ax.axhline(full["accuracy"], color="k", linestyle=":", label="full resolution")
-    ax.set(xlabel="step (0 = glance)", ylabel="test accuracy", title=results["env"])
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "anytime.png", dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, agent in results["agents"].items():
-        curve = agent["budget_curve"]
-        style = "--" if agent["upper_bound"] else "-"
-        ax.plot([p["mflops"] for p in curve], [p["accuracy"] for p in curve], style, label=name)
-    for point in results.get("stop_policies", []):
-        ax.plot([point["mflops"]], [point["accuracy"]], "D", label=point["agent"])
-    if full is not None:
-        ax.plot([full["mflops"]], [full["accuracy"]], "k*", markersize=12, label="full resolution")
-    ax.set(
-        xlabel="mean MFLOPs per image (early exit)", ylabel="test accuracy", title=results["env"]
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "budget.png", dpi=120)
-    plt.close(fig)
 
 
 # -- learned stopping policies (--stop-costs) ---------------------------------------------------

@@ -35,9 +35,9 @@ import tyro
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
-from agents.plugins import PluginOptions, env_spec
+from agents.plugins import PluginOptions, check_choice, env_spec
 from agents.policies import load_policy
-from agents.train import ALGORITHMS
+from agents.train import Algo
 from classifiers.checkpoint import load_file, load_into
 from classifiers.data import DigitAugment, ImageSource, mnist_canvases
 from classifiers.registry import create_classifier, get_entry
@@ -70,8 +70,8 @@ class FinetuneConfig(RunSettings, PluginOptions):
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the registered id the policy was trained on ("module:Id" imports module first)"""
-    agent: str = "ppo"
-    """algorithm of the policy: one of ppo, a2c, sac, td3, recurrent_ppo, dqn"""
+    agent: Algo = "ppo"
+    """algorithm of the policy"""
     model: str = ""
     """the policy's saved model.zip"""
     deterministic: bool = False
@@ -86,8 +86,7 @@ class FinetuneConfig(RunSettings, PluginOptions):
     def __post_init__(self) -> None:
         PluginOptions.__post_init__(self)  # import --gym-packages before reading the env
         super().__post_init__()
-        if self.agent not in ALGORITHMS:
-            raise ValueError(f"agent must be one of {sorted(ALGORITHMS)}, got {self.agent!r}")
+        check_choice("agent", self.agent, Algo)
         if not self.model or not Path(self.model).is_file():
             raise FileNotFoundError(
                 f"model {self.model!r} is not a file: pass --model with the policy's model.zip "

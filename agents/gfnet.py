@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,12 +48,17 @@ from torch import nn
 import gf_env
 from agents.env_api import env_attr
 from agents.gfnet_policy import GFNetActorCritic, GFNetPolicy, load_gfnet_policy
+from agents.plugins import check_choice, with_hyperparams
 from classifiers.checkpoint import atomic_write
 from classifiers.utils import resolve_device
 
 gym.register_envs(gf_env)
 
 POLICY_FILE = "gfnet_policy.pth"
+
+
+Encoder = Literal["conv", "mlp"]
+"""GFNet's two policy state encoders."""
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,15 @@ class GFNetArgs:
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     """weight of the entropy bonus (no gradient with a fixed std; kept as published)"""
-    encoder: Literal["conv", "mlp"] = "conv"
+    encoder: Encoder = "conv"
     """state encoder: "conv" (1x1 conv to 32 channels, GFNet's MobileNet/EfficientNet/RegNet
     policy) or "mlp" (flatten -> 2048 -> hidden, its ResNet/DenseNet policy)"""
     hidden_size: int = 256
     """GRU size H (the releases: 256 with "conv", 1024 with "mlp")"""
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("conv", "mlp"):
-            raise ValueError(f"encoder must be 'conv' or 'mlp', got {self.encoder!r}")
+        object.__setattr__(self, "betas", tuple(self.betas))  # a list from a JSON hyperparams
+        check_choice("encoder", self.encoder, Encoder)
         if self.k_epochs < 1 or self.hidden_size < 1:
             raise ValueError(
                 f"k_epochs and hidden_size must be >= 1, got {self.k_epochs} and {self.hidden_size}"
@@ -92,17 +97,6 @@ class GFNetArgs:
                 f"action_std must be > 0 and gamma in [0, 1], got {self.action_std} and "
                 f"{self.gamma}"
             )
-
-    @classmethod
-    def with_overrides(cls, base: GFNetArgs, overrides: dict[str, Any]) -> GFNetArgs:
-        """``base`` with ``overrides`` (a run's ``hyperparams``); unknown names raise."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown gfnet hyperparameters {unknown}; valid: {sorted(names)}")
-        values = {**asdict(base), **overrides}
-        values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
 
 def make_actor_critic(feature_shape: tuple[int, int, int], args: GFNetArgs) -> GFNetActorCritic:
@@ -258,7 +252,7 @@ class GFNetAgent:
     def train(self, run) -> GFNetPolicy:
         """Train on ``run.env_id`` for ``run.timesteps`` env steps: whole batches of
         ``run.num_envs`` images, one :func:`update` each."""
-        args = GFNetArgs.with_overrides(self.args, run.hyperparams)
+        args = with_hyperparams(self.args, run.hyperparams, "gfnet")
         device = resolve_device(run.device)
         # seeding: torch draws the initial weights, the generator the exploration noise; the
         # env's first reset seeds its images (sub-env i with seed + i)

@@ -23,9 +23,13 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
-LAUNCHERS = ("process", "ray")
+from agents.plugins import check_choice
+
+Launcher = Literal["process", "ray"]
+"""Where runs go: plain processes on this machine, or Ray."""
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 Job = TypeVar("Job")
 
 
@@ -49,7 +53,7 @@ def launch(
     fn: Callable[[Job], Any],
     jobs: Sequence[Job],
     *,
-    launcher: str = "process",
+    launcher: Launcher = "process",
     workers: int = 1,
     ray_address: str | None = None,
     resources: Callable[[Job], dict[str, float]] | None = None,
@@ -74,8 +78,7 @@ def launch(
         RunsFailed: after every other job was yielded, the jobs that raised (``str(job)`` names
             each).
     """
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    check_choice("launcher", launcher, Launcher)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if ray_address is not None and launcher != "ray":

@@ -12,9 +12,10 @@ job file is named in a warning and redone; a run that fails does not stop the ot
 saved, and the failed ones are named at the end (:class:`agents.launchers.RunsFailed`). The
 packages the report needs are imported before the first run.
 
-Then the statistics (:mod:`agents.statistics`): per task and step, the mean over seeds with
-seed-and-image bootstrap intervals; normalised scores (random 0, oracle 1) aggregated over tasks
-with rliable (IQM, mean, optimality gap), probability of improvement over PPO; learning curves.
+Then the report (:mod:`agents.reporting`, statistics of :mod:`agents.statistics`): per task and
+step, the mean over seeds with seed-and-image bootstrap intervals; normalised scores (random 0,
+oracle 1; and random 0, locator 1 when the privileged ``locator`` ran) aggregated over tasks with
+rliable (IQM, mean, optimality gap), probability of improvement over PPO; learning curves.
 Written: ``leaderboard.json`` (everything, plus wall time, env steps/s and the learner's share of
 time per run), ``leaderboard.md`` (the tables), ``aggregate.png`` and ``curves.png``.
 
@@ -29,18 +30,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tyro
 
-from agents import statistics
-from agents.baselines import BASELINES
-from agents.launchers import LAUNCHERS, launch
-from agents.plugins import PluginOptions, import_gym_packages
+from agents.launchers import Launcher, launch
+from agents.plugins import PluginOptions, check_choice, check_env_kwargs, import_gym_packages
 from agents.protocol import (
+    OnMismatch,
     Run,
     describe,
     fingerprint,
@@ -51,14 +51,19 @@ from agents.protocol import (
     slug,
     train_or_reuse,
 )
-from agents.reporting import check_seeds, require_modules, write_json
+from agents.reporting import (
+    ANCHORS,
+    check_seeds,
+    leaderboard_markdown,
+    leaderboard_report,
+    plot_aggregate,
+    plot_curves,
+    require_modules,
+    write_json,
+)
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
 HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
-ANCHORS = ("random", "oracle")
-"""Normalisation: the random policy scores 0 and the oracle 1 on every task."""
-REFERENCE = "ppo"
-"""Probability of improvement is reported over this algorithm."""
 REPORT_MODULES = ("matplotlib.pyplot", "rliable.library", "rliable.metrics", "rliable.plot_utils")
 """What the statistics and plots need (imported before the first run: a broken install stops the
 sweep at once, not after hours of runs)."""
@@ -108,12 +113,6 @@ class Suite:
     description: str = ""
 
 
-def _privileged(agent: str) -> bool:
-    """A reference that reads what no policy may (the oracle the label, the locator the object
-    boxes): shown, never ranked."""
-    return agent in BASELINES and BASELINES[agent].upper_bound
-
-
 def mnist_suite(budgets: dict[str, int] | None = None) -> Suite:
     """Every offline MNIST id registered by :mod:`gf_env` (new ids join automatically), with
     ``budgets`` per id (default :data:`MNIST_BUDGETS`, else :data:`DEFAULT_BUDGET`)."""
@@ -134,18 +133,88 @@ Add yours with ``SUITES["name"] = Suite(...)``, or pass a JSON file to ``--suite
 
 def get_suite(name: str) -> Suite:
     """The suite registered as ``name``, or read from a JSON file with the fields of
-    :class:`Suite` (``tasks``: a list of ``{"env_id", "timesteps", "env_kwargs"}``)."""
+    :class:`Suite` (``tasks``: a list of ``{"env_id", "timesteps", "env_kwargs"}``; see
+    :func:`read_suite`)."""
     if name in SUITES:
         suite = SUITES[name]
         return suite() if callable(suite) else suite
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
-        data = json.loads(path.read_text())
-        tasks = tuple(Task(**task) for task in data.pop("tasks"))
-        return Suite(
-            tasks=tasks, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        )
+        return read_suite(path)
     raise ValueError(f"unknown suite {name!r}; choose one of {sorted(SUITES)} or a .json file")
+
+
+def read_suite(path: Path) -> Suite:
+    """The :class:`Suite` of a JSON file, every field checked: each task's ``env_kwargs`` as
+    ``--env-kwargs`` are (:func:`agents.plugins.check_env_kwargs`).
+
+    Raises:
+        ValueError: one line naming the file and the field: JSON that does not parse, an unknown
+            or missing field, a value of the wrong type, or an env argument refused.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"suite file {path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"suite file {path}: expected an object with {_names(Suite)}")
+    _check_fields(path, "", data, Suite, required=("tasks",))
+    if not isinstance(data["tasks"], list) or not data["tasks"]:
+        raise ValueError(f"suite file {path}: tasks must be a non-empty list of task objects")
+    tasks = []
+    for i, task in enumerate(data["tasks"]):
+        where = f"tasks[{i}]"
+        if not isinstance(task, dict):
+            raise ValueError(f"suite file {path}: {where} must be an object with {_names(Task)}")
+        _check_fields(path, f"{where}.", task, Task, required=("env_id",))
+        _check_value(path, f"{where}.env_id", task["env_id"], str)
+        _check_value(path, f"{where}.timesteps", task.get("timesteps", 1), int, minimum=1)
+        _check_value(path, f"{where}.env_kwargs", task.get("env_kwargs", {}), dict)
+        try:
+            check_env_kwargs(task.get("env_kwargs", {}), task["env_id"])
+        except ValueError as error:
+            raise ValueError(f"suite file {path}: {where}.env_kwargs: {error}") from None
+        tasks.append(Task(**task))
+    for key in ("agents", "seeds"):
+        value = data.get(key, [])
+        kind = str if key == "agents" else int
+        if not isinstance(value, list) or not all(_is(v, kind) for v in value):
+            raise ValueError(f"suite file {path}: {key} must be a list of {kind.__name__}s")
+    _check_value(path, "description", data.get("description", ""), str)
+    rest = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "tasks"}
+    return Suite(tasks=tuple(tasks), **rest)
+
+
+def _names(cls: type) -> str:
+    return ", ".join(f.name for f in fields(cls))
+
+
+def _check_fields(
+    path: Path, where: str, data: dict[str, Any], cls: type, required: tuple[str, ...]
+) -> None:
+    """Refuse keys of ``data`` that are no field of ``cls``, and missing ``required`` ones."""
+    unknown = [k for k in data if k not in {f.name for f in fields(cls)}]
+    if unknown:
+        raise ValueError(
+            f"suite file {path}: unknown field {where}{unknown[0]}; the fields are {_names(cls)}"
+        )
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"suite file {path}: {where}{missing[0]} is missing")
+
+
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _check_value(
+    path: Path, where: str, value: Any, kind: type, minimum: int | None = None
+) -> None:
+    if not _is(value, kind) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(
+            f"suite file {path}: {where} must be a {kind.__name__}{bound}, got {value!r:.60}"
+        )
 
 
 @dataclass
@@ -173,7 +242,7 @@ class LeaderboardConfig(PluginOptions):
     test_images: int | None = None
     """final evaluation on the first N test images (default: all)"""
     device: str = "auto"
-    launcher: str = "process"
+    launcher: Launcher = "process"
     """process (plain processes on this machine) or ray"""
     workers: int = 1
     """runs side by side (process), or CPUs of a Ray started here"""
@@ -183,17 +252,15 @@ class LeaderboardConfig(PluginOptions):
     """GPUs each learned run requests from Ray"""
     reuse: bool = True
     """keep finished runs under --out whose settings match (a stopped sweep resumes)"""
-    on_mismatch: str = "redo"
+    on_mismatch: OnMismatch = "redo"
     """a finished run made with other settings: redo it, or refuse (stop and name the difference)"""
     resamples: int = 2000
     """bootstrap replicates of every interval"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
-        if self.on_mismatch not in ("redo", "refuse"):
-            raise ValueError(f"on_mismatch must be redo or refuse, got {self.on_mismatch!r}")
+        check_choice("launcher", self.launcher, Launcher)
+        check_choice("on_mismatch", self.on_mismatch, OnMismatch)
         for name in ("num_envs", "workers", "eval_images", "resamples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -216,7 +283,7 @@ class Job:
     test_images: int | None
     device: str
     reuse: bool
-    on_mismatch: str
+    on_mismatch: OnMismatch
     gym_packages: tuple[str, ...] = ()
     """modules a worker imports before the run (``--gym-packages``)"""
 
@@ -373,215 +440,18 @@ def run_leaderboard(config: LeaderboardConfig) -> dict[str, Any]:
         _save_job(out, job, result)
         results[job.key] = json.loads(json.dumps(result))
         print(f"finished {job.key} ({len(results)}/{len(jobs)})")
-    report = summarise(suite, jobs, results, config)
+    report = leaderboard_report(suite, jobs, results, config)
     out.mkdir(parents=True, exist_ok=True)
     write_json(report, out / "leaderboard.json")
-    (out / "leaderboard.md").write_text(markdown(report))
+    (out / "leaderboard.md").write_text(leaderboard_markdown(report))
     plot_aggregate(report, out / "aggregate.png")
     plot_curves(report, out / "curves.png")
-    print(markdown(report))
+    print(leaderboard_markdown(report))
     return report
 
 
-def summarise(
-    suite: Suite, jobs: list[Job], results: dict[str, dict[str, Any]], config: LeaderboardConfig
-) -> dict[str, Any]:
-    """The leaderboard's content from the finished jobs (pure: no files, no training)."""
-    agents, seeds = list(suite.agents), list(suite.seeds)
-    per_task: dict[str, dict[str, Any]] = {}
-    normalized: dict[str, list[list[float]]] = {a: [] for a in agents}
-    runs = []
-    for task in suite.tasks:
-        rows: dict[str, Any] = {}
-        finals: dict[str, np.ndarray] = {}
-        for agent in agents:
-            done = [results[j.key] for j in jobs if j.task == task and j.agent == agent]
-            correct = np.stack([np.asarray(r["correct"], dtype=bool) for r in done])
-            finals[agent] = correct[:, :, -1].mean(axis=1)
-            histories = [r["record"]["evaluations"] for r in done]
-            learned = all(histories)
-            rows[agent] = {
-                "kind": "learned" if learned else "heuristic",
-                "anytime": statistics.seed_image_intervals(correct, resamples=config.resamples),
-                "final_per_seed": finals[agent].tolist(),
-                "curve": statistics.learning_curve(histories, resamples=config.resamples)
-                if learned
-                else None,
-            }
-            for seed, r in zip(seeds, done, strict=True):
-                runs.append(
-                    {
-                        "task": task.env_id,
-                        "agent": agent,
-                        "seed": seed,
-                        "timing": {**r["record"]["timing"], "test_eval_s": r["eval_s"]},
-                    }
-                )
-        random_score, oracle_score = (float(finals[a].mean()) for a in ANCHORS)
-        for agent in agents:
-            scores = statistics.normalize(finals[agent], random_score, oracle_score)
-            rows[agent]["normalized_per_seed"] = scores.tolist()
-            normalized[agent].append(scores.tolist())
-        per_task[task.env_id] = {"timesteps": task.timesteps, "agents": rows}
-    ranked = [a for a in agents if not _privileged(a)]  # references that peek: not policies
-    score_matrix = {a: np.array(normalized[a]).T for a in ranked}  # (runs, tasks)
-    report = {
-        "suite": config.suite,
-        "description": suite.description,
-        "tasks": [asdict(t) for t in suite.tasks],
-        "agents": agents,
-        "seeds": seeds,
-        "settings": {
-            "eval_freq": config.eval_freq,
-            "eval_images": config.eval_images,
-            "test_images": config.test_images,
-            "num_envs": config.num_envs,
-            "resamples": config.resamples,
-            "level": 0.95,
-        },
-        "per_task": per_task,
-        "aggregate": statistics.aggregate(score_matrix, resamples=config.resamples),
-        "probability_of_improvement": {
-            "reference": REFERENCE,
-            "over_reference": statistics.improvement_over(
-                score_matrix, REFERENCE, resamples=config.resamples
-            )
-            if REFERENCE in score_matrix
-            else {},
-        },
-        "runs": runs,
-    }
-    return json.loads(json.dumps(report))
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """``leaderboard.md``: accuracy per task, aggregate metrics, and cost per run."""
-    tasks = list(report["per_task"])
-    lines = [
-        f"# Leaderboard: suite `{report['suite']}`",
-        "",
-        f"Seeds {report['seeds']}; budgets "
-        + ", ".join(f"{t}: {report['per_task'][t]['timesteps']:,} steps" for t in tasks)
-        + f". Intervals: 95% bootstrap ({report['settings']['resamples']} replicates).",
-        "",
-        "## Test accuracy after the last step (%, mean over seeds [95% interval over seeds and"
-        " images])",
-        "",
-        "| agent | " + " | ".join(_short(t) for t in tasks) + " |",
-        "|---|" + "---|" * len(tasks),
-    ]
-    for agent in report["agents"]:
-        cells = []
-        for task in tasks:
-            a = report["per_task"][task]["agents"][agent]["anytime"]
-            cells.append(
-                f"{100 * a['mean'][-1]:.1f} [{100 * a['low'][-1]:.1f}, {100 * a['high'][-1]:.1f}]"
-            )
-        name = agent
-        if _privileged(agent):
-            name += " (upper bound)" if agent == "oracle" else " (privileged)"
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    improvement = report["probability_of_improvement"]["over_reference"]
-    reference = report["probability_of_improvement"]["reference"]
-    lines += [
-        "",
-        "## Across tasks (normalised: random 0, oracle 1; rliable, 95% stratified bootstrap)",
-        "",
-        f"| agent | IQM | mean | optimality gap | P(better than {reference}) |",
-        "|---|---|---|---|---|",
-    ]
-    for agent, metrics in report["aggregate"].items():
-        cells = [_interval(metrics[m]) for m in statistics.METRICS]
-        cells.append(_interval(improvement[agent]) if agent in improvement else "-")
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## Cost per run (mean over seeds and tasks)",
-        "",
-        "| agent | wall time (s) | env steps/s | learner's share of time |",
-        "|---|---|---|---|",
-    ]
-    for agent in report["agents"]:
-        timings = [r["timing"] for r in report["runs"] if r["agent"] == agent]
-        wall = np.mean([t["wall_s"] + t["test_eval_s"] for t in timings])
-        speed = [t["env_steps_per_s"] for t in timings if t["env_steps_per_s"] is not None]
-        share = [t["learner_share"] for t in timings if t["learner_share"] is not None]
-        lines.append(
-            f"| {agent} | {wall:.1f} | "
-            + (f"{np.mean(speed):.0f}" if speed else "-")
-            + " | "
-            + (f"{100 * np.mean(share):.0f}%" if share else "-")
-            + " |"
-        )
-    lines += [
-        "",
-        "An interval of P(better) above 0.5 is a significant improvement; non-overlapping accuracy"
-        " intervals are significant differences.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot_aggregate(report: dict[str, Any], path: Path) -> None:
-    """``aggregate.png``: rliable's interval plot of IQM, mean and optimality gap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from rliable import plot_utils
-
-    aggregate = report["aggregate"]
-    points = {
-        a: np.array([m[k]["value"] for k in statistics.METRICS]) for a, m in aggregate.items()
-    }
-    intervals = {
-        a: np.array(
-            [[m[k]["low"] for k in statistics.METRICS], [m[k]["high"] for k in statistics.METRICS]]
-        )
-        for a, m in aggregate.items()
-    }
-    fig, _ = plot_utils.plot_interval_estimates(
-        points,
-        intervals,
-        metric_names=list(statistics.METRICS),
-        algorithms=list(aggregate),
-        xlabel="normalised score (random 0, oracle 1)",
-        xlabel_y_coordinate=-0.6 / (0.37 * len(aggregate)),  # below the ticks (rows 0.37 in)
-    )
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def plot_curves(report: dict[str, Any], path: Path) -> None:
-    """``curves.png``: test accuracy after the last step vs timesteps, one panel per task."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = list(report["per_task"])
-    colors = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(report["agents"])}
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for agent, row in report["per_task"][task]["agents"].items():
-            color = colors[agent]
-            if row["curve"] is not None:
-                curve = row["curve"]
-                ax.plot(curve["timesteps"], curve["mean"], "o-", ms=3, color=color, label=agent)
-                ax.fill_between(
-                    curve["timesteps"], curve["low"], curve["high"], alpha=0.2, color=color
-                )
-            else:  # heuristics: their accuracy, flat
-                ax.axhline(row["anytime"]["mean"][-1], linestyle=":", color=color, label=agent)
-        ax.set(title=_short(task), xlabel="timesteps", ylabel="test accuracy (last step)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def _save_job(out: Path, job: Job, result: dict[str, Any]) -> None:
-    write_json(result, out / "jobs" / f"{job.key}.json")
+    write_json(result, out / "jobs" / f"{job.key}.json", compact=True)
 
 
 def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
@@ -602,15 +472,6 @@ def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
             "settings, another --out, or --on-mismatch redo"
         )
     return None
-
-
-def _short(env_id: str) -> str:
-    return env_id.removeprefix("GlanceFocus-").removesuffix("-v0")
-
-
-def _interval(value: dict[str, float]) -> str:
-    low, point, high = (round(value[k], 3) + 0.0 for k in ("low", "value", "high"))  # no -0.000
-    return f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def main(argv: list[str] | None = None) -> int:

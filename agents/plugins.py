@@ -14,11 +14,13 @@ these from (``tyro`` builds every flag from the settings dataclasses).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import json
-from collections.abc import Callable, Iterable
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import gymnasium as gym
 from tyro.constructors import PrimitiveConstructorSpec
@@ -78,6 +80,41 @@ def merge_env_kwargs(
         said = ", ".join(f"{k}: {u!r} given, {r!r} needed" for k, (u, r) in clash.items())
         raise ValueError(f"--env-kwargs disagrees with {by}: {said}; drop these arguments")
     return {**user, **required}
+
+
+SettingsT = TypeVar("SettingsT")
+
+
+def with_hyperparams(settings: SettingsT, hyperparams: Mapping[str, Any], agent: str) -> SettingsT:
+    """``settings`` (an agent's frozen settings dataclass) with a run's ``hyperparams`` on top.
+
+    Raises:
+        ValueError: a name that is not a field of ``settings``, listing the valid ones.
+    """
+    names = {f.name for f in dataclasses.fields(settings)}
+    unknown = sorted(set(hyperparams) - names)
+    if unknown:
+        raise ValueError(f"unknown {agent} hyperparameters {unknown}; valid: {sorted(names)}")
+    return dataclasses.replace(settings, **hyperparams)
+
+
+def check_choice(name: str, value: Any, choices: Any) -> None:
+    """Refuse a ``value`` that is none of the ``choices`` of a closed setting (a ``Literal[...]``
+    type, which ``tyro`` lists in ``--help`` and checks on the command line; this is the same
+    check for Python callers).
+
+    Args:
+        name: the setting, for the message.
+        value: what was given.
+        choices: a ``Literal[...]`` type, or the allowed values.
+
+    Raises:
+        ValueError: ``value`` is not among them; the message names the setting, every choice and
+            the value.
+    """
+    allowed = typing.get_args(choices) if typing.get_origin(choices) is typing.Literal else choices
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def parse_pairs(

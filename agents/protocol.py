@@ -62,7 +62,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -70,7 +70,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.baselines import BASELINES, make_baseline
 from agents.evaluation import Policy, evaluate_policy
-from agents.plugins import env_spec
+from agents.plugins import check_choice, env_spec
 from agents.reporting import write_json
 from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
 from classifiers import get_entry
@@ -82,8 +82,12 @@ ALIASES = {"recurrentppo": "recurrent_ppo", "ppo_lstm": "recurrent_ppo"}
 BUILTIN_AGENTS = {
     "gfnet": "agents.gfnet:make_gfnet_agent",
     "gfnet-ppo": "agents.gfnet:make_gfnet_ppo_agent",
+    "differentiable": "agents.differentiable:make_differentiable_agent",  # white-box
 }
 RUN_FILE = "run.json"
+OnMismatch = Literal["redo", "refuse"]
+"""What to do with a finished run made with other settings: redo it, or refuse (stop and name
+the difference)."""
 FINGERPRINT_VERSION = 2
 """Version 2: resolved env arguments (the registered ones under the user's) and ``weights_sha256``
 (every weight file); version 1 (no ``fingerprint_version``) held the typed env arguments and
@@ -448,7 +452,7 @@ def read_record(path: Path, required: tuple[str, ...] = ("fingerprint",)) -> dic
 
 
 def train_or_reuse(
-    spec: str, run: Run, *, reuse: bool = True, on_mismatch: str = "redo"
+    spec: str, run: Run, *, reuse: bool = True, on_mismatch: OnMismatch = "redo"
 ) -> tuple[Policy, dict[str, Any]]:
     """Train agent ``spec`` on ``run`` (or reuse the finished run in ``run.run_dir``) and record it.
 
@@ -466,8 +470,7 @@ def train_or_reuse(
         ``learner_share``: the share of that time spent in gradient updates, where measured),
         ``reused``.
     """
-    if on_mismatch not in ("redo", "refuse"):
-        raise ValueError(f"on_mismatch must be 'redo' or 'refuse', got {on_mismatch!r}")
+    check_choice("on_mismatch", on_mismatch, OnMismatch)
     agent = resolve_agent(spec)
     wanted = fingerprint(spec, agent, run)
     _remove_left_over(run.run_dir)
@@ -519,7 +522,10 @@ def _train(agent: Any, run: Run, wanted: dict[str, Any]) -> tuple[Policy, dict[s
             "eval_s": eval_s,
             "env_steps_per_s": steps / train_s if learned else None,
             "learner_share": None if learner is None else min(learner / train_s, 1.0),
+            # what an agent reports of its own cost (the differentiable agent: classifier images)
+            **(getattr(agent, "training_cost", None) or {}),
         },
+        **({"white_box": True} if getattr(agent, "white_box", False) else {}),
     }
 
 
@@ -668,6 +674,7 @@ def describe(spec: str) -> dict[str, Any]:
 __all__ = [
     "Agent",
     "HeuristicAgent",
+    "OnMismatch",
     "Run",
     "SB3Agent",
     "TimingCallback",

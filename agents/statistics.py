@@ -65,16 +65,23 @@ def seed_image_intervals(
     return {"mean": data.mean(axis=(0, 1)).tolist(), "low": low, "high": high}
 
 
-def normalize(scores: np.ndarray | float, random_score: float, oracle_score: float) -> np.ndarray:
-    """``(scores - random) / (oracle - random)``: 0 is the random policy, 1 the oracle.
+def normalize(
+    scores: np.ndarray | float,
+    random_score: float,
+    oracle_score: float,
+    anchors: tuple[str, str] = ("random", "oracle"),
+) -> np.ndarray:
+    """``(scores - random) / (oracle - random)``: 0 is the random policy, 1 the oracle (or the
+    reference named second in ``anchors``, e.g. the locator).
 
     Raises:
-        ValueError: the oracle does not score above the random policy (nothing to normalise by).
+        ValueError: the reference does not score above the random policy (nothing to normalise
+            by).
     """
     if not oracle_score > random_score:
         raise ValueError(
-            f"cannot normalise: the oracle's score {oracle_score} is not above the random "
-            f"policy's {random_score}; evaluate both on more test images"
+            f"cannot normalise: the {anchors[1]}'s score {oracle_score} is not above the "
+            f"{anchors[0]} policy's {random_score}; evaluate both on more test images"
         )
     return (np.asarray(scores, dtype=np.float64) - random_score) / (oracle_score - random_score)
 

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -37,12 +37,16 @@ from stable_baselines3.common.noise import (
 
 from agents.evaluation import evaluate_policy
 from agents.model_files import load_exactly, safe_custom_objects
-from agents.plugins import HyperParams, PluginOptions, merge_env_kwargs
+from agents.plugins import HyperParams, PluginOptions, check_choice, merge_env_kwargs
 from agents.reporting import write_json
 from agents.torch_layers import GlanceStateExtractor
 from classifiers.checkpoint import atomic_write
 from gf_env.sb3 import make_sb3_vec_env
 
+Algo = Literal["ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc"]
+"""The built-in algorithms (:data:`ALGORITHMS`), as a type ``tyro`` lists in ``--help``."""
+Observation = Literal["dict", "hidden"]
+"""The env's observations an agent can train on."""
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
     "a2c": A2C,
@@ -52,6 +56,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "dqn": DQN,
     "tqc": TQC,
 }
+assert tuple(ALGORITHMS) == get_args(Algo), "ALGORITHMS and Algo name the same algorithms"
 GRID_ONLY = {"dqn"}
 
 # Defaults for these envs (short episodes; gamma 0.7 as in GFNet's PPO). Override with --hp.
@@ -120,8 +125,8 @@ DEFAULT_TIMESTEPS = 400_000
 class AgentConfig(PluginOptions):
     """Train one agent on the batched env; saves model.zip, summary.json and TensorBoard logs."""
 
-    algo: str = "ppo"
-    """one of ppo, a2c, sac, td3, recurrent_ppo, dqn, tqc"""
+    algo: Algo = "ppo"
+    """the algorithm (DQN with grid actions, the others with continuous locations)"""
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """a registered glance-focus id"""
     timesteps: int = DEFAULT_TIMESTEPS
@@ -134,7 +139,7 @@ class AgentConfig(PluginOptions):
     """evaluate on the test split every N timesteps (0: only at the end)"""
     eval_images: int = 500
     """test images per evaluation"""
-    observation: str = "dict"
+    observation: Observation = "dict"
     """the env's observation: dict (the classifier's state and last feature map) or hidden (the
     state alone, which says little about where things are)"""
     features_dim: int = 256
@@ -149,8 +154,8 @@ class AgentConfig(PluginOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {self.algo!r}")
+        check_choice("algo", self.algo, Algo)
+        check_choice("observation", self.observation, Observation)
         if self.timesteps < 1 or self.num_envs < 1:
             raise ValueError(
                 f"timesteps and num_envs must be >= 1, got {self.timesteps} and {self.num_envs}"
@@ -296,8 +301,7 @@ def load_model(
     ``trusted=True`` lets SB3 unpickle them as they are (files you made yourself). Either way
     the weights must fill the model exactly (:func:`agents.model_files.load_exactly`).
     """
-    if algo not in ALGORITHMS:
-        raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
+    check_choice("algo", algo, Algo)
     if not Path(path).is_file():
         raise FileNotFoundError(f"no saved agent at {str(path)!r}; pass the model.zip of a run")
     if not trusted:
@@ -351,8 +355,7 @@ def action_noise(
                 f"noise_std={noise_std!r} needs a noise_type: one of {sorted(ACTION_NOISES)}"
             )
         return None
-    if noise_type not in ACTION_NOISES:
-        raise ValueError(f"noise_type must be one of {sorted(ACTION_NOISES)}, got {noise_type!r}")
+    check_choice("noise_type", noise_type, sorted(ACTION_NOISES))
     if not isinstance(action_space, gym.spaces.Box):
         raise ValueError(
             f"noise_type={noise_type!r} needs continuous actions, got {action_space}; "

@@ -27,15 +27,14 @@ for scripts that run several (``benchmarks/gpu.py``).
 
 Usage::
 
-    python benchmarks/env_throughput.py --json results/env_throughput.json
-    python benchmarks/env_throughput.py --imagenet --num-envs 32 --json results/env_imagenet.json
-    python benchmarks/env_throughput.py --imagenet --classifier gf-resnet50-p96 --device cuda
+    python -m benchmarks.env_throughput --json results/env_throughput.json
+    python -m benchmarks.env_throughput --imagenet --num-envs 32 --json results/env_imagenet.json
+    python -m benchmarks.env_throughput --imagenet --classifier gf-resnet50-p96 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import tempfile
@@ -43,8 +42,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-with contextlib.suppress(ModuleNotFoundError):  # as a script: keep benchmarks/classifiers.py
-    import _path  # noqa: F401  from shadowing the package (imported as benchmarks.*: no need)
 import gymnasium as gym
 import numpy as np
 import torch

@@ -2,7 +2,7 @@
 
 For users with a checkout of the official repository (``blackfeather-wang/GFNet-Pytorch``)::
 
-    python benchmarks/gfnet_conformance.py --gfnet-repo PATH [--models resnet50 ...]
+    python -m benchmarks.gfnet_conformance --gfnet-repo PATH [--models resnet50 ...]
 
 Per model (the official ``configs.py`` names), the script builds the official modules on the CPU
 with seeded random weights (BatchNorm statistics calibrated on random images), writes them in the
@@ -40,14 +40,13 @@ import tempfile
 import types
 from pathlib import Path
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import numpy as np
 import torch
 from torch import nn
 
 from agents.gfnet_policy import load_gfnet_policy
 from classifiers import create_classifier
-from classifiers.ops import crop_patches, patch_corners
+from classifiers.patches import crop_patches, patch_corners
 from classifiers.torchvision_models import MODEL_SPECS
 
 REGISTRY_NAMES = {

@@ -63,8 +63,6 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-with contextlib.suppress(ModuleNotFoundError):  # as a script: keep benchmarks/classifiers.py
-    import _path  # noqa: F401  from shadowing the package (python -m benchmarks.gpu: no need)
 import numpy as np
 import torch
 import tyro

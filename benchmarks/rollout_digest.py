@@ -8,15 +8,14 @@ array is kept; ``--compare`` fails naming the first array that differs.
 
 Usage::
 
-    python benchmarks/rollout_digest.py --save before.npz     # on the old code
-    python benchmarks/rollout_digest.py --compare before.npz  # on the new code
+    python -m benchmarks.rollout_digest --save before.npz     # on the old code
+    python -m benchmarks.rollout_digest --compare before.npz  # on the new code
 """
 
 from __future__ import annotations
 
 import argparse
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode

@@ -9,7 +9,7 @@ history (the engine runs the classifier under ``torch.inference_mode``).
 
 Usage::
 
-    python benchmarks/soak.py --steps 100000 --json results/soak.json
+    python -m benchmarks.soak --steps 100000 --json results/soak.json
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import os
 import resource
 import time
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import gymnasium as gym
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ its total time.
 
 Usage::
 
-    python benchmarks/tianshou_throughput.py --json results/tianshou_throughput.json
+    python -m benchmarks.tianshou_throughput --json results/tianshou_throughput.json
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import gymnasium as gym
 from tianshou.algorithm.modelfree.dqn import DiscreteQLearningPolicy
 from tianshou.data import Collector, VectorReplayBuffer

@@ -9,7 +9,7 @@ tensor of the resulting ``last.pt`` (weights and optimiser state) with ``torch.e
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/training_reproducible.py --ref 47730ed
+    OMP_NUM_THREADS=1 python -m benchmarks.training_reproducible --ref 47730ed
 
 Exit status 0 when every tensor is equal; prints one row per run.
 """
@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import torch
 
 from agents.reporting import print_table

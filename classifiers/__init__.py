@@ -6,7 +6,7 @@
 >>> model = create_classifier("gf-mnist-cluttered100.mnist50k", pretrained=True)  # tagged weights
 """
 
-from classifiers import mnist as _mnist  # noqa: F401  (registers the MNIST models)
+from classifiers import mnist_models as _mnist_models  # noqa: F401  (registers the MNIST models)
 from classifiers import torchvision_models as _torchvision_models  # noqa: F401  (ImageNet models)
 from classifiers.checkpoint import CheckpointError, classifier_checkpoint, load_file, save_atomic
 from classifiers.gf_model import GFConfig, GFModel

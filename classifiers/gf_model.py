@@ -14,7 +14,7 @@ from torch import nn
 from classifiers.backbones import build_backbone
 from classifiers.flops import count_flops
 from classifiers.interface import StepFlops, StepOutput
-from classifiers.ops import crop_patches, patch_corners
+from classifiers.patches import crop_patches, patch_corners
 from classifiers.preprocessing import GLANCE_LOGITS, Preprocessing, check_choice, resize_glance
 
 

@@ -1,4 +1,5 @@
-"""Small helpers every package shares: the ``"auto"`` device, did-you-mean hints, freezing.
+"""Small helpers every package shares: the ``"auto"`` device, did-you-mean hints, freezing, and
+the forwarding of renamed modules.
 
 They live in :mod:`classifiers`, the lowest layer, so that :mod:`gf_env` and :mod:`agents` use
 the same rule instead of each writing its own.
@@ -7,7 +8,9 @@ the same rule instead of each writing its own.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import importlib
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import torch
@@ -82,3 +85,29 @@ def freeze(classifier: T, device: str | torch.device | None = None) -> T:
             classifier.to(device)
         classifier.eval().requires_grad_(False)
     return classifier
+
+
+def moved_module(old: str, new: str) -> Callable[[str], Any]:
+    """The module ``__getattr__`` of ``old``, a module renamed to ``new``: every name of ``new``
+    still resolves through ``old`` (``from old import name`` keeps working), with a
+    ``DeprecationWarning`` that names the new import.
+
+    A renamed module keeps a two-line file under its old name::
+
+        from classifiers.utils import moved_module
+
+        __getattr__ = moved_module(__name__, "classifiers.patches")
+    """
+
+    def __getattr__(name: str) -> Any:
+        target = importlib.import_module(new)
+        if name.startswith("__") or not hasattr(target, name):
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{old} was renamed to {new}: import {name} from {new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(target, name)
+
+    return __getattr__

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import gf_env
 from classifiers import StepFlops, StepOutput, load_file, save_atomic
 from classifiers.data import mnist_canvases
-from classifiers.ops import crop_patches, patch_corners
+from classifiers.patches import crop_patches, patch_corners
 
 gym.register_envs(gf_env)
 

@@ -13,7 +13,7 @@ from gf_env.async_vector import ReportingAsyncVectorEnv, WorkerDiedError, make_a
 from gf_env.config import EnvConfig
 from gf_env.engine import EpisodeStateError, GlanceFocusEngine
 from gf_env.glance_focus import GlanceFocusEnv
-from gf_env.imagenet import ImageNetUnavailableError
+from gf_env.image_folders import ImageNetUnavailableError
 from gf_env.registration import list_envs, register_envs
 from gf_env.vector import GlanceFocusVectorEnv
 

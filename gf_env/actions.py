@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from classifiers.ops import cell_locations
+from classifiers.patches import cell_locations
 
 ACTION_TYPES = ("continuous", "grid")
 STOP_THRESHOLD = 0.5
@@ -63,7 +63,7 @@ class ActionCodec:
             batch: the number of actions expected; ``None`` for one unbatched action (k = 1).
 
         Continuous actions outside [0, 1] are clipped; NaN or infinite values raise. Grid cells
-        map to :func:`classifiers.ops.cell_locations`. Every refusal is a ``ValueError`` that
+        map to :func:`classifiers.patches.cell_locations`. Every refusal is a ``ValueError`` that
         shows the action and says what was expected. A stopping action's location is not used
         (the stop cell maps to location (0, 0)).
 
@@ -96,7 +96,7 @@ class ActionCodec:
 
     def cells(self, locations: np.ndarray) -> np.ndarray:
         """The grid cells of locations made by grid actions (the inverse of
-        :func:`classifiers.ops.cell_locations`)."""
+        :func:`classifiers.patches.cell_locations`)."""
         grid = self.grid_size
         rows_cols = np.rint(np.asarray(locations) * max(grid - 1, 1)).astype(np.int64)
         return rows_cols[..., 0] * grid + rows_cols[..., 1]

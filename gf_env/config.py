@@ -1,7 +1,7 @@
 """The arguments of both environments, validated: :class:`EnvConfig` checks values only.
 
 What they build (the data source, the classifier, spaces and action decoding) is made once by
-:meth:`gf_env.engine.GlanceFocusEngine.from_config`."""
+:func:`gf_env.build.build_engine`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,18 @@
 """The batched engine: glance, crop, focus and reward for N images at once.
 
 :class:`~gf_env.GlanceFocusEnv` and :class:`~gf_env.GlanceFocusVectorEnv` are thin faces over one
-:class:`GlanceFocusEngine`; all episode logic lives here. The engine is built once from the
-validated arguments (:meth:`GlanceFocusEngine.from_config`) and owns what both faces share: the
-action codec (:class:`~gf_env.actions.ActionCodec`: action space, actions -> locations) and the
-observation space. A face's ``step(action)`` is ``engine.step(engine.actions.decode(action))``:
-:func:`~classifiers.ops.patch_corners` turns the locations into patch corners,
-:func:`~classifiers.ops.crop_patches` cuts the patches and the classifier's ``focus`` runs on them.
+:class:`GlanceFocusEngine`; all episode logic lives here. The engine only steps: what it runs on
+(the images and the classifier) is loaded by :func:`gf_env.build.build_engine`, which builds it.
+It owns what both faces share: the action codec (:class:`~gf_env.actions.ActionCodec`: action
+space, actions -> locations) and the observation space.
+
+One engine call per env call: :meth:`GlanceFocusEngine.reset` returns a :class:`ResetResult`
+and :meth:`GlanceFocusEngine.step` a :class:`StepResult`, batched arrays of everything the faces
+return (observations, rewards, terminations, infos, and the last observation and info of
+episodes reset within the step); the faces only reshape them for their API. A step decodes the
+actions, then :func:`~classifiers.patches.patch_corners` turns the locations into patch corners,
+:func:`~classifiers.patches.crop_patches` cuts the patches and the classifier's ``focus`` runs
+on them.
 
 The engine keeps the classifier's recurrent state on the classifier's device and a CPU copy of
 what the faces return, so each step costs one crop, one focus forward and one device-to-host
@@ -16,20 +22,32 @@ transfer.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from classifiers import GlanceFocusClassifier, create_classifier
-from classifiers.data import ImageSource, mnist_canvases
-from classifiers.ops import crop_patches, patch_corners, tiling_grid
-from classifiers.utils import freeze, resolve_device
+from classifiers import GlanceFocusClassifier
+from classifiers.data import ImageSource
+from classifiers.patches import crop_patches, patch_corners, tiling_grid
 from gf_env.actions import ActionCodec
 from gf_env.config import OBSERVATIONS, REWARDS, EnvConfig
 
-__all__ = ["OBSERVATIONS", "REWARDS", "EpisodeStateError", "GlanceFocusEngine"]
+__all__ = [
+    "OBSERVATIONS",
+    "REWARDS",
+    "EpisodeStateError",
+    "GlanceFocusEngine",
+    "ResetResult",
+    "StepResult",
+]
+
+Observation = np.ndarray | dict[str, np.ndarray]
+"""Observations of several episodes, one row each: the hidden states, or a dict of arrays."""
 
 
 _PROCESS_ID = os.getpid()  # the process that imported this module, or the last one adjusted
@@ -53,6 +71,48 @@ def single_threaded_if_forked() -> None:
 
 class EpisodeStateError(RuntimeError):
     """``step`` called before ``reset`` or after the episode ended."""
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """What :meth:`GlanceFocusEngine.reset` returns.
+
+    Attributes:
+        observation: every episode's observation (reset or not), one row each.
+        info: the diagnostics (:meth:`GlanceFocusEngine.info`) of the episodes reset, in the
+            order of ``envs`` (every episode when ``envs`` is ``None``).
+        envs: the episodes reset; ``None``: all of them.
+    """
+
+    observation: Observation
+    info: dict[str, np.ndarray]
+    envs: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What :meth:`GlanceFocusEngine.step` returns: everything a face needs from one step.
+
+    Attributes:
+        observation: every episode's observation after the step (after the reset, for episodes
+            reset within it).
+        reward: ``(num_envs,)`` ``float64``; 0 for episodes reset instead of stepped
+            (``reset_first``).
+        terminated: ``(num_envs,)`` bool: the episode ended in this step.
+        info: every episode's diagnostics after the step, as ``observation``.
+        ended: with ``reset_ended``, the episodes that ended in this step and were reset within
+            it (possibly none); ``None`` otherwise.
+        final_observation: the observations of ``ended`` before their reset, one row each.
+        final_info: their diagnostics before the reset.
+    """
+
+    observation: Observation
+    reward: np.ndarray
+    terminated: np.ndarray
+    info: dict[str, np.ndarray]
+    ended: np.ndarray | None = None
+    final_observation: Observation | None = None
+    final_info: dict[str, np.ndarray] | None = None
 
 
 class GlanceFocusEngine:
@@ -151,58 +211,97 @@ class GlanceFocusEngine:
         keep_probs: bool = False,
         freeze_classifier: bool = True,
     ) -> GlanceFocusEngine:
-        """The engine of an environment: resolve the data (a canvas preset is loaded) and the
-        classifier (a registry name is created with its weights), freeze the classifier
-        (:func:`classifiers.utils.freeze`), and build the engine with its spaces.
-
-        Args:
-            config: the validated environment arguments.
-            num_envs: episodes run side by side.
-            keep_probs: keep class probabilities (rendering needs them).
-            freeze_classifier: ``False`` leaves a classifier object as it is (mode, gradients,
-                device): :func:`gf_env.rollout.rollout_locations` runs one that is in training.
-        """
-        single_threaded_if_forked()  # before the first torch op of a forked worker
-        source = config.data
-        if isinstance(source, str):
-            source = mnist_canvases(source, config.split, config.mnist_root)
-        classifier, device = config.classifier, None
-        if isinstance(classifier, str):
-            classifier = create_classifier(
-                classifier,
-                pretrained=config.checkpoint is None,
-                checkpoint=config.checkpoint,
-                device=config.device,
-            )
-        elif config.device not in (None, "auto"):  # else a given object stays where it is
-            device = resolve_device(config.device)
-        return cls(
-            source,
-            freeze(classifier, device) if freeze_classifier else classifier,
-            num_envs,
-            config.max_focus_steps,
-            reward=config.reward,
-            observation=config.observation,
-            action_type=config.action_type,
-            grid_size=config.grid_size,
-            keep_probs=keep_probs,
-            stop_action=config.stop_action,
-            flops_cost=config.flops_cost,
+        """Deprecated: :func:`gf_env.build.build_engine` (same arguments) loads the data and the
+        classifier and builds the engine."""
+        warnings.warn(
+            "GlanceFocusEngine.from_config is deprecated: use gf_env.build.build_engine(config, "
+            "num_envs, keep_probs, freeze_classifier)",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        from gf_env.build import build_engine  # gf_env.build imports this module
 
-    # -- transitions ------------------------------------------------------------------------
+        return build_engine(config, num_envs, keep_probs, freeze_classifier)
+
+    # -- what the faces call ----------------------------------------------------------------
 
     def reset(
         self,
         rngs: Sequence[np.random.Generator],
         envs: np.ndarray | None = None,
         indices: Sequence[int | None] | None = None,
-    ) -> None:
-        """Draw new images for ``envs`` (default all) and glance at them.
+    ) -> ResetResult:
+        """Draw new images for ``envs`` (default all) and glance at them; returns every
+        observation and the infos of ``envs``.
 
         Env ``i`` draws from ``rngs[i]``: first the image index (unless ``indices`` gives it), then
         whatever the source draws to render it.
         """
+        self._glance(rngs, envs, indices)
+        return ResetResult(self.observation(_ALL), self.info(_ALL if envs is None else envs), envs)
+
+    def step(
+        self,
+        actions: Any,
+        batch: int | None,
+        rngs: Sequence[np.random.Generator] | None = None,
+        reset_first: np.ndarray | None = None,
+        reset_ended: bool = False,
+    ) -> StepResult:
+        """Decode ``actions`` and focus every episode; returns everything the faces return.
+
+        Args:
+            actions: one action (``batch=None``, a single env) or ``batch`` actions, as the
+                action space describes (:meth:`~gf_env.actions.ActionCodec.decode_step`).
+            batch: the number of actions (``num_envs``), ``None`` for one unbatched action.
+            rngs: each episode's generator, for the resets below.
+            reset_first: ``(num_envs,)`` bool, episodes reset (with reward 0) instead of
+                stepped: Gymnasium's ``NEXT_STEP`` autoreset of the episodes that ended before.
+            reset_ended: reset the episodes that end in this step within it, returning their last
+                observation and info in ``final_observation``/``final_info`` (``SAME_STEP``).
+
+        Raises:
+            ValueError: an action is invalid (nothing has changed then).
+            EpisodeStateError: an episode stepped has not been reset or has ended.
+        """
+        locations, stop = self.actions.decode_step(actions, batch)
+        if reset_first is not None and reset_first.any():
+            rewards = np.zeros(self.num_envs, dtype=np.float64)
+            resetting = np.flatnonzero(reset_first)
+            stepping = np.flatnonzero(~reset_first)
+            self._glance(rngs, resetting)
+            if len(stepping):
+                rewards[stepping] = self._focus(
+                    locations[stepping], stepping, None if stop is None else stop[stepping]
+                )
+        else:
+            rewards = self._focus(locations, None, stop)
+        terminated = self.terminated()
+        if not (reset_ended and terminated.any()):
+            ended = np.zeros(0, dtype=np.int64) if reset_ended else None
+            return StepResult(self.observation(_ALL), rewards, terminated, self.info(_ALL), ended)
+        ended = np.flatnonzero(terminated)
+        final_observation, final_info = self.observation(ended), self.info(ended)
+        self._glance(rngs, ended)
+        return StepResult(
+            self.observation(_ALL),
+            rewards,
+            terminated,
+            self.info(_ALL),
+            ended,
+            final_observation,
+            final_info,
+        )
+
+    # -- transitions ------------------------------------------------------------------------
+
+    def _glance(
+        self,
+        rngs: Sequence[np.random.Generator],
+        envs: np.ndarray | None = None,
+        indices: Sequence[int | None] | None = None,
+    ) -> None:
+        """Draw new images for ``envs`` (default all) and glance at them."""
         single_threaded_if_forked()  # an engine built before a fork and reset after it
         ids = np.arange(self.num_envs) if envs is None else envs
         count = len(self.source)
@@ -241,7 +340,7 @@ class GlanceFocusEngine:
         self.locations[ids] = 0.0
         self.patch_box[ids] = (0, 0, self.height, self.width)
 
-    def step(
+    def _focus(
         self,
         locations: np.ndarray,
         envs: np.ndarray | None = None,
@@ -297,7 +396,7 @@ class GlanceFocusEngine:
         if self.reward == "final_correct":
             rewards[stop] = self.prediction[halt] == self.label[halt]
         if not stop.all():
-            rewards[~stop] = self.step(locations[~stop], ids[~stop])
+            rewards[~stop] = self._focus(locations[~stop], ids[~stop])
         return rewards
 
     def _record_boxes(self, ids: np.ndarray, boxes: np.ndarray | None) -> None:
@@ -478,6 +577,9 @@ class GlanceFocusEngine:
             "image_index": self.image_index[ids].copy(),
             **({"stopped": self.stopped[ids].copy()} if self.stop_action else {}),
         }
+
+
+_ALL = slice(None)  # every episode, in order, indexed without a copy
 
 
 def _to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:

@@ -8,8 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from gf_env import rendering
+from gf_env.build import build_engine
 from gf_env.config import EnvConfig, check_options, check_render_mode
-from gf_env.engine import GlanceFocusEngine
+from gf_env.engine import ResetResult, StepResult
 from gf_env.surface import EnvSurface
 
 
@@ -94,6 +95,15 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
     part of the observation: it serves reference policies (``agents`` "locator"). Image folders
     and ImageNet have no boxes; there it raises ``ValueError``.
 
+    ## White-box attributes
+    ``classifier`` is the frozen classifier object the env runs, and ``image_source`` the images
+    it draws from. Together they let an agent compute what the env computes, and differentiate
+    through it: ``agents`` "differentiable" (AdaFocusV2-style) trains its location network by
+    gradient through a differentiable crop into ``classifier.focus``. Such an agent is
+    WHITE-BOX: it learns from the classifier's gradients, which an RL policy never sees, and is
+    marked so beside the RL agents. Read these attributes, never change them: the episodes run on
+    the same objects.
+
     ## Arguments
     See :class:`~gf_env.EnvConfig`: ``data``, ``classifier``, ``split``, ``mnist_root``,
     ``checkpoint``, ``max_focus_steps``, ``reward``, ``action_type``, ``grid_size``,
@@ -131,7 +141,8 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
       package); ``rgb_array`` rendering added later without changing the dynamics; the
       ``stop_action``/``flops_cost`` options and ``action_masks()`` added later, off by
       default (spaces, rewards and info of the defaults unchanged); ``oracle_object_boxes()``
-      added later (dynamics unchanged).
+      added later (dynamics unchanged); the white-box ``classifier`` attribute added later
+      (dynamics unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -143,21 +154,20 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.engine = GlanceFocusEngine.from_config(self.config, 1, render_mode is not None)
+        self.engine = build_engine(self.config, 1, keep_probs=render_mode is not None)
         self.action_space = self.engine.action_space
         self.observation_space = self.engine.observation_space
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         index = check_options(options, ("index",)).get("index")
-        self.engine.reset([self.np_random], indices=None if index is None else [index])
-        return self._observation(), self._info()
+        result = self.engine.reset([self.np_random], indices=None if index is None else [index])
+        return self._observation(result), self._info(result)
 
     def step(self, action):
-        locations, stop = self.engine.actions.decode_step(action, batch=None)
-        reward = self.engine.step(locations, stop=stop)
-        terminated = bool(self.engine.terminated()[0])
-        return self._observation(), float(reward[0]), terminated, False, self._info()
+        result = self.engine.step(action, batch=None)
+        reward, terminated = float(result.reward[0]), bool(result.terminated[0])
+        return self._observation(result), reward, terminated, False, self._info(result)
 
     def render(self) -> np.ndarray | None:
         """The current frame (``render_mode="rgb_array"``); ``None`` without a render mode."""
@@ -184,14 +194,16 @@ class GlanceFocusEnv(EnvSurface, gym.Env):
         (see *Object boxes*); ``ValueError`` where the images come without boxes."""
         return self.engine.boxes_of_objects()[0]
 
-    def _observation(self):
-        obs = self.engine.observation(slice(0, 1))
-        if self.engine.as_dict:
+    def _observation(self, result: ResetResult | StepResult):
+        """The batch-of-one observation as this env's space holds it."""
+        obs = result.observation
+        if isinstance(obs, dict):
             return {k: (int(v[0]) if k == "step" else v[0]) for k, v in obs.items()}
         return obs[0]
 
-    def _info(self) -> dict[str, Any]:
-        info = self.engine.info(slice(0, 1))
+    def _info(self, result: ResetResult | StepResult) -> dict[str, Any]:
+        """The batch-of-one info as Python scalars (``patch_box`` a tuple)."""
+        info = result.info
         out = {k: v[0].item() for k, v in info.items() if k != "patch_box"}
         out["patch_box"] = tuple(int(v) for v in info["patch_box"][0])
         return out

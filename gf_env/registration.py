@@ -10,16 +10,16 @@ ENTRY_POINT = "gf_env.glance_focus:GlanceFocusEnv"
 VECTOR_ENTRY_POINT = "gf_env.vector:GlanceFocusVectorEnv"
 IMAGE_FOLDER_ENVS = {
     "GlanceFocus-Imagenette-v0": (
-        "gf_env.imagenet:make_imagenette_env",
-        "gf_env.imagenet:make_imagenette_vector_env",
+        "gf_env.image_folders:make_imagenette_env",
+        "gf_env.image_folders:make_imagenette_vector_env",
     ),
     "GlanceFocus-ImageNet-v0": (
-        "gf_env.imagenet:make_imagenet_env",
-        "gf_env.imagenet:make_imagenet_vector_env",
+        "gf_env.image_folders:make_imagenet_env",
+        "gf_env.image_folders:make_imagenet_vector_env",
     ),
     "GlanceFocus-ImageFolder-v0": (
-        "gf_env.imagenet:make_folder_env",
-        "gf_env.imagenet:make_folder_vector_env",
+        "gf_env.image_folders:make_folder_env",
+        "gf_env.image_folders:make_folder_vector_env",
     ),
 }
 """Ids over image folders on disk: ``(entry point, vector entry point)``."""

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from classifiers.ops import patch_corners
+from classifiers.patches import patch_corners
 from gf_env.engine import EpisodeStateError, GlanceFocusEngine
 
 RENDER_MODES = ("rgb_array",)

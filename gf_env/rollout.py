@@ -16,8 +16,8 @@ import torch
 
 from classifiers import GlanceFocusClassifier
 from classifiers.data import ArraySource
+from gf_env.build import build_engine
 from gf_env.config import EnvConfig
-from gf_env.engine import GlanceFocusEngine
 
 Act = Callable[[Any], np.ndarray]
 """A batch of observations (as the vector env returns them) -> a batch of actions."""
@@ -62,10 +62,8 @@ def rollout_locations(
     )
     n = len(source)
     # the classifier as given: not frozen, its mode and device unchanged
-    engine = GlanceFocusEngine.from_config(config, n, freeze_classifier=False)
-    engine.reset([np.random.default_rng(0)] * n, indices=list(range(n)))
-    everyone = np.arange(n)
+    engine = build_engine(config, n, freeze_classifier=False)
+    observation = engine.reset([np.random.default_rng(0)] * n, indices=list(range(n))).observation
     for _ in range(max_focus_steps):
-        actions = act(engine.observation(everyone))
-        engine.step(engine.actions.decode(actions, batch=n))
+        observation = engine.step(act(observation), batch=n).observation
     return engine.locations.copy()

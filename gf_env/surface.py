@@ -8,7 +8,7 @@ Consumers read these, never the engine: on a single env through ``env.unwrapped.
 from __future__ import annotations
 
 from classifiers.data import ImageSource
-from classifiers.interface import StepFlops
+from classifiers.interface import GlanceFocusClassifier, StepFlops
 from gf_env.engine import GlanceFocusEngine
 
 
@@ -32,6 +32,11 @@ class EnvSurface:
             classifier on the same images outside the env).
         stop_action: whether actions can end the episode early (``stop_action=True``).
         flops_cost: the reward's price per MFLOP of a focus step (0 unless set).
+        classifier: WHITE-BOX: the frozen classifier object the env runs
+            (:class:`~classifiers.GlanceFocusClassifier`; a torch module is in eval mode with
+            gradients off), for agents that compute through it (``agents`` "differentiable"
+            back-propagates through its ``focus``). Read it, never change it: the env's
+            episodes run on this object.
     """
 
     engine: GlanceFocusEngine
@@ -75,6 +80,10 @@ class EnvSurface:
     @property
     def image_source(self) -> ImageSource:
         return self.engine.source
+
+    @property
+    def classifier(self) -> GlanceFocusClassifier:
+        return self.engine.classifier
 
     @property
     def stop_action(self) -> bool:

@@ -11,8 +11,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from gf_env import rendering
+from gf_env.build import build_engine
 from gf_env.config import EnvConfig, check_options, check_render_mode
-from gf_env.engine import GlanceFocusEngine
 from gf_env.surface import EnvSurface
 
 
@@ -48,6 +48,10 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
     ``grid_size``, ...), also as ``get_attr(name)`` (one value per sub-environment, as Gymnasium's
     ``SyncVectorEnv``), the label-reading :meth:`oracle_true_class_probs` and the privileged
     :meth:`oracle_object_boxes`.
+
+    White-box attributes: ``classifier`` (the frozen classifier object all sub-environments share)
+    and ``image_source`` (their images), as on :class:`~gf_env.GlanceFocusEnv` (see its *White-box
+    attributes*): for agents that differentiate through the classifier, never to be changed.
     """
 
     def __init__(
@@ -60,7 +64,7 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
         check_render_mode(render_mode, list(rendering.RENDER_MODES))
         self.render_mode = render_mode
         self.config = EnvConfig.from_kwargs(**kwargs)
-        self.engine = GlanceFocusEngine.from_config(self.config, num_envs, render_mode is not None)
+        self.engine = build_engine(self.config, num_envs, keep_probs=render_mode is not None)
         self.num_envs = num_envs
         try:
             self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -100,45 +104,35 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
                     f"got {indices!r}"
                 )
             indices = [indices[i] for i in ids]
-        self.engine.reset(self._rngs, None if mask is None else ids, indices)
+        result = self.engine.reset(self._rngs, None if mask is None else ids, indices)
         self._autoreset[ids] = False
-        infos = self._info(self._all) if mask is None else self._info(ids, size=self.num_envs)
-        return self._observation(), infos
+        infos = self._infos(result.info) if mask is None else self._infos(result.info, ids)
+        return result.observation, infos
 
     def step(self, actions):
-        locations, stop = self.engine.actions.decode_step(actions, batch=self.num_envs)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset.any():
-            resetting = np.flatnonzero(self._autoreset)
-            stepping = np.flatnonzero(~self._autoreset)
-            self.engine.reset(self._rngs, resetting)
-            if len(stepping):
-                rewards[stepping] = self.engine.step(
-                    locations[stepping], stepping, None if stop is None else stop[stepping]
-                )
-        else:
-            rewards[:] = self.engine.step(locations, stop=stop)
-        terminated = self.engine.terminated().copy()
-        infos = self._info(self._all)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
-            done = np.flatnonzero(terminated)
-            last = self.engine.observation(done)
+        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
+        result = self.engine.step(
+            actions,
+            batch=self.num_envs,
+            rngs=self._rngs,
+            reset_first=self._autoreset if next_step else None,
+            reset_ended=self.autoreset_mode == AutoresetMode.SAME_STEP,
+        )
+        terminated = result.terminated
+        infos = self._infos(result.info)
+        if result.ended is not None and len(result.ended):
+            last = result.final_observation
             final_obs = np.full(self.num_envs, None, dtype=object)
-            for j, i in enumerate(done):
+            for j, i in enumerate(result.ended):
                 final_obs[i] = (
-                    {k: v[j] for k, v in last.items()} if self.engine.as_dict else last[j]
+                    {k: v[j] for k, v in last.items()} if isinstance(last, dict) else last[j]
                 )
             infos["final_obs"], infos["_final_obs"] = final_obs, terminated.copy()
-            infos["final_info"] = self._info(done, size=self.num_envs)
+            infos["final_info"] = self._infos(result.final_info, result.ended)
             infos["_final_info"] = terminated.copy()
-            self.engine.reset(self._rngs, done)
-            infos.update(self._info(self._all))
-        self._autoreset = (
-            terminated
-            if self.autoreset_mode == AutoresetMode.NEXT_STEP
-            else np.zeros_like(terminated)
-        )
-        return self._observation(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
+        self._autoreset = terminated if next_step else np.zeros_like(terminated)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        return result.observation, result.reward, terminated, truncated, infos
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         """One frame per sub-environment (a tuple, as Gymnasium's ``SyncVectorEnv``), see
@@ -202,18 +196,17 @@ class GlanceFocusVectorEnv(EnvSurface, VectorEnv):
         if isinstance(seed, (int, np.integer)):
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
 
-    def _observation(self):
-        return self.engine.observation(self._all)
-
-    def _info(self, ids: np.ndarray, size: int | None = None) -> dict[str, np.ndarray]:
-        """Gymnasium's vector info layout: one array per key plus a ``_key`` mask."""
-        values = self.engine.info(ids)
-        if size is None:
+    def _infos(
+        self, values: dict[str, np.ndarray], ids: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Gymnasium's vector info layout of the engine's ``values`` (rows of ``ids``, default
+        every sub-environment): one array per key plus a ``_key`` mask."""
+        if ids is None:
             mask = np.ones(self.num_envs, dtype=bool)
         else:
-            mask = np.zeros(size, dtype=bool)
+            mask = np.zeros(self.num_envs, dtype=bool)
             mask[ids] = True
-            values = {k: _scatter(v, ids, size) for k, v in values.items()}
+            values = {k: _scatter(v, ids, self.num_envs) for k, v in values.items()}
         infos: dict[str, np.ndarray] = {}
         for key, value in values.items():
             infos[key] = value

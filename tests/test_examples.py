@@ -1,4 +1,7 @@
-"""The examples and benchmark scripts run with tiny budgets (CleanRL-style smoke runs)."""
+"""The examples and benchmark scripts run with tiny budgets (CleanRL-style smoke runs).
+
+Examples are loaded from their files, as ``python examples/<name>.py`` runs them; benchmarks are
+imported as ``benchmarks.<name>``, as ``python -m benchmarks.<name>`` runs them."""
 
 import collections
 import importlib.util
@@ -11,6 +14,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
+from benchmarks import classifier_accuracy, env_throughput, soak
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +56,9 @@ def test_ppo_example_trains_and_evaluates():
     assert 0.0 <= accuracy <= 1.0
 
 
-@pytest.mark.parametrize("script", ["benchmarks/env_throughput.py"])
-def test_benchmark_writes_its_json(script, tmp_path):
+def test_throughput_benchmark_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
-    load(script).main(
+    env_throughput.main(
         [
             "--num-envs",
             "4",
@@ -76,7 +80,7 @@ def test_benchmark_writes_its_json(script, tmp_path):
 def test_classifier_benchmark_reports_every_step(tmp_path):
     out = tmp_path / "classifiers.json"
     argv = ["--envs", "GlanceFocus-ClutteredMNIST-v0", "--max-images", "30", "--batch", "16"]
-    load("benchmarks/classifiers.py").main([*argv, "--json", str(out)])
+    classifier_accuracy.main([*argv, "--json", str(out)])
     result = json.loads(out.read_text())["results"]["GlanceFocus-ClutteredMNIST-v0"]
     assert result["test_images"] == 30
     assert (
@@ -133,7 +137,7 @@ def test_custom_algorithm_learns_with_reinforce():
 def test_soak_reports_speed_and_memory_per_window(tmp_path):
     out = tmp_path / "soak.json"
     argv = ["--env", "GlanceFocus-ClutteredMNIST-v0", "--num-envs", "4", "--steps", "120"]
-    load("benchmarks/soak.py").main([*argv, "--windows", "3", "--warmup", "2", "--json", str(out)])
+    soak.main([*argv, "--windows", "3", "--warmup", "2", "--json", str(out)])
     data = json.loads(out.read_text())
     assert data["transitions"] == 120 and data["step_calls"] == 30
     assert [w["transitions"] for w in data["windows"]] == [40, 40, 40]
@@ -168,7 +172,7 @@ def test_native_vector_env_refuses_per_env_wrappers_and_same_step_flattening():
 
 def test_throughput_rounds_vary_the_order_of_the_variants():
     names = ["vector", "limit", "sync"]
-    orders = load("benchmarks/env_throughput.py").round_orders(names, 12)
+    orders = env_throughput.round_orders(names, 12)
     assert all(sorted(order) == sorted(names) for order in orders)
     # every variant runs first, second and last equally often (4 times in 12 rounds)
     for position in range(3):

@@ -8,8 +8,10 @@
 - :mod:`~classifiers.training.evaluation`: the per-step evaluation loop.
 - :mod:`~classifiers.training.distributed`, :mod:`~classifiers.training.folder`: ``torchrun``/DDP
   set-up and image-folder batches.
+- :mod:`~classifiers.training.stage1`: stage 1 composed from these pieces (its settings, trainer
+  and run); ``python -m classifiers.train`` is its command line.
 
-``classifiers.train`` (stage 1) and ``agents.finetune`` (stage 3) compose these pieces.
+``agents.finetune`` (stage 3) composes the same pieces.
 """
 
 from classifiers.training.batches import (

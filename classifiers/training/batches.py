@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from classifiers.data import ImageSource
-from classifiers.ops import centre_locations
+from classifiers.patches import centre_locations
 
 Locate = Callable[[torch.Tensor, torch.Tensor, np.ndarray, np.random.Generator], np.ndarray]
 """``(images, labels, boxes, rng) -> locations``: where a batch's focus patches go.

@@ -1,8 +1,8 @@
 """One differentiable episode of a classifier (glance, then focus at given locations) and its loss.
 
 Any :class:`~classifiers.GlanceFocusClassifier` unrolls through its ``glance``/``focus`` methods,
-the patches cut as the environment cuts them (:func:`~classifiers.ops.patch_corners`,
-:func:`~classifiers.ops.crop_patches`). A model may offer more, optionally:
+the patches cut as the environment cuts them (:func:`~classifiers.patches.patch_corners`,
+:func:`~classifiers.patches.crop_patches`). A model may offer more, optionally:
 
 ``unroll(images, locations) -> [(logits, aux_logits), ...]``
     per step (glance first) the head's logits and auxiliary logits to supervise as well, such as
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from classifiers.interface import GlanceFocusClassifier
-from classifiers.ops import crop_patches, patch_corners
+from classifiers.patches import crop_patches, patch_corners
 
 Steps = list[tuple[torch.Tensor, torch.Tensor | None]]
 """Per step (glance first): the logits and the auxiliary logits (``None`` when not offered)."""

@@ -93,12 +93,10 @@ def test_a_task_without_a_full_resolution_model_omits_the_reference(tmp_path, ca
 def test_intervals_hold_the_seed_to_seed_variation():
     """Two seeds, one always right and one always wrong after the glance: pooling their images
     would give a tight interval around 50%; the seed bootstrap spans both seeds."""
-    from types import SimpleNamespace
-
     import numpy as np
 
-    from agents.benchmark import _summarise
     from agents.evaluation import EvalResult
+    from agents.reporting import benchmark_summary
 
     def result(right: bool) -> EvalResult:
         n = 200
@@ -116,7 +114,7 @@ def test_intervals_hold_the_seed_to_seed_variation():
         )
 
     runs = [(result(True), result(True)), (result(False), result(False))]
-    summary = _summarise("ppo", runs, [0, 1], SimpleNamespace(timesteps=10))
+    summary = benchmark_summary("ppo", runs, [0, 1], timesteps=10)
     assert summary["anytime_accuracy"] == [1.0, 0.5, 0.5]
     assert summary["anytime_ci95"][0] == [1.0, 1.0]
     low, high = summary["anytime_ci95"][1]
@@ -221,8 +219,8 @@ def test_a_heuristic_that_cannot_run_on_the_env_stops_the_benchmark_before_train
     env_id = "NoBoxes-Folder-v0"
     gym.register(
         env_id,
-        entry_point="gf_env.imagenet:make_folder_env",
-        vector_entry_point="gf_env.imagenet:make_folder_vector_env",
+        entry_point="gf_env.image_folders:make_folder_env",
+        vector_entry_point="gf_env.image_folders:make_folder_vector_env",
         kwargs={
             "root": str(write_folder(tmp_path / "images")),
             "classifier": FakeClassifier(num_classes=3, in_chans=3, patch_size=96),

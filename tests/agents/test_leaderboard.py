@@ -150,6 +150,36 @@ def test_a_suite_from_a_json_file(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"tasks": [', r"not readable JSON"),
+        ("[1, 2]", r"expected an object with tasks, agents, seeds, description"),
+        ('{"tasks": [], "seed": [0]}', r"unknown field seed; the fields are tasks, agents"),
+        ('{"agents": ["ppo"]}', r"tasks is missing"),
+        ('{"tasks": []}', r"tasks must be a non-empty list"),
+        ('{"tasks": [{"env_id": "X", "budget": 5}]}', r"unknown field tasks\[0\]\.budget"),
+        ('{"tasks": [{"timesteps": 5}]}', r"tasks\[0\]\.env_id is missing"),
+        (f'{{"tasks": [{{"env_id": "{TASK}", "timesteps": "5"}}]}}', r"timesteps must be a"),
+        (f'{{"tasks": [{{"env_id": "{TASK}", "env_kwargs": [1]}}]}}', r"env_kwargs must be a"),
+        (f'{{"tasks": [{{"env_id": "{TASK}"}}], "seeds": [0, "1"]}}', r"seeds must be a list"),
+        # the env arguments are checked as --env-kwargs are
+        (f'{{"tasks": [{{"env_id": "{TASK}", "env_kwargs": {{"split": "train"}}}}]}}', "'split'"),
+        (f'{{"tasks": [{{"env_id": "{TASK}", "env_kwargs": {{"seed": 1}}}}]}}', "pass --seed"),
+        (
+            f'{{"tasks": [{{"env_id": "{TASK}", "env_kwargs": {{"max_focus_steps": "3"}}}}]}}',
+            r"max_focus_steps must be int",
+        ),
+    ],
+)
+def test_a_malformed_suite_file_is_one_line_naming_the_file_and_field(tmp_path, text, message):
+    path = tmp_path / "mine.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+        get_suite(str(path))
+    assert str(error.value).startswith(f"suite file {path}: ") and "\n" not in str(error.value)
+
+
 def test_repeated_seeds_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"seeds \[1, 0, 1\] repeat \[1\]; name each seed once"):
         plan(tiny(tmp_path, seeds=[1, 0, 1]))

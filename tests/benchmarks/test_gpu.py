@@ -1,4 +1,4 @@
-"""``benchmarks/gpu.py`` (the device check of issue 26) in its smallest run on the CPU: every part
+"""``python -m benchmarks.gpu`` (the device check of issue 26) in its smallest run on the CPU: every part
 runs, and the JSON holds the device, positive rates, finite ratios and the cell that was asked."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from classifiers import (
     list_classifiers,
 )
 from classifiers.flops import count_flops
-from classifiers.ops import crop_patches, patch_corners
+from classifiers.patches import crop_patches, patch_corners
 
 NAMES = list_classifiers("*mnist*")  # the ImageNet models: tests/classifiers/test_torchvision.py
 

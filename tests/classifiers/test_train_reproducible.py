@@ -1,5 +1,5 @@
 """The library trainer computes, bit for bit, what the trainer before it computed (so the shipped
-weights stay reproducible by their documented commands): ``benchmarks/training_reproducible.py``
+weights stay reproducible by their documented commands): ``python -m benchmarks.training_reproducible``
 against the last commit of the old trainer. Slow (about 3 minutes on 2 cores)."""
 
 import os
@@ -18,10 +18,9 @@ def test_stage1_and_stage3_weights_equal_the_old_trainers_tensor_for_tensor():
     known = subprocess.run(["git", "cat-file", "-e", f"{REFERENCE}^{{commit}}"], cwd=ROOT)
     if known.returncode != 0:
         pytest.skip(f"commit {REFERENCE} is not in this clone (shallow?)")
-    script = ROOT / "benchmarks" / "training_reproducible.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, str(script), "--ref", REFERENCE],
+        [sys.executable, "-m", "benchmarks.training_reproducible", "--ref", REFERENCE],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -15,7 +15,7 @@ from PIL import Image
 import gf_env  # noqa: F401  (registers the ids)
 from classifiers import create_classifier
 from classifiers.subset import IMAGENETTE_CLASSES, ClassSubset
-from gf_env.imagenet import ImageNetUnavailableError
+from gf_env.image_folders import ImageNetUnavailableError
 from tests.single_thread import one_thread  # noqa: F401  (autouse fixture)
 
 WNIDS = sorted(IMAGENETTE_CLASSES)[:3]  # three of the ten classes keep the test small

@@ -8,7 +8,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from classifiers.data import ArraySource
-from classifiers.ops import cell_locations, centre_locations, patch_corners, tiling_grid
+from classifiers.patches import cell_locations, centre_locations, patch_corners, tiling_grid
 from classifiers.testing import FakeClassifier
 from classifiers.utils import freeze
 from gf_env import GlanceFocusEnv, GlanceFocusVectorEnv

@@ -10,20 +10,19 @@ from a random first one, so the first K steps read every digit once.
 
 Usage::
 
-    python benchmarks/classifiers.py --json results/classifiers.json
+    python -m benchmarks.classifier_accuracy --json results/classifiers.json
 """
 
 from __future__ import annotations
 
 import argparse
 
-import _path  # noqa: F401  (first: keeps benchmarks/classifiers.py from shadowing the package)
 import gymnasium as gym
 
 import gf_env
 from agents.reporting import print_table, write_json
 from benchmarks._report import machine
-from classifiers.train import evaluate
+from classifiers.training import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
