@@ -27,7 +27,14 @@ from classifiers.data import ArraySource
 from classifiers.patches import crop_patches
 from classifiers.testing import FakeClassifier
 from gf_env.sb3 import make_sb3_vec_env
-from tests.agents.test_gfnet import FAKE_ENV, FEATURES, final_true_class_prob
+from tests.agents.test_gfnet import (
+    FAKE_ENV,
+    FEATURES,
+    ONE_LOOK,
+    assert_clear_gain,
+    final_true_class_prob,
+    one_look_test_env,
+)
 from tests.agents.test_gfnet import fake_run as gfnet_run
 
 
@@ -216,26 +223,18 @@ def test_it_learns_where_to_look_on_translated_mnist(tmp_path):
     # images (12,800 focus steps, about 11 s on one thread), the gfnet test's budget. Measured
     # on these 500 test canvases (seeds 0/1/2): trained 0.965/0.963/0.950, random 0.922 (gains
     # 6.1/5.7/4.1 standard errors); gfnet at this budget 0.978
-    env_id, steps = "GlanceFocus-TranslatedMNIST-v0", {"max_focus_steps": 1}
     run = Run(
-        env_id, steps, timesteps=12_800, num_envs=64, run_dir=tmp_path, device="cpu", eval_images=8
+        ONE_LOOK,
+        {"max_focus_steps": 1},
+        timesteps=12_800,
+        num_envs=64,
+        run_dir=tmp_path,
+        device="cpu",
+        eval_images=8,
     )
     policy = DifferentiableAgent().train(run)
-    env = gym.make_vec(
-        env_id,
-        250,
-        split="test",
-        autoreset_mode=AutoresetMode.DISABLED,
-        observation="dict",
-        **steps,
-    )
+    env = one_look_test_env()
     trained = final_true_class_prob(policy, env)
     random = final_true_class_prob(make_baseline("random", 1, seed=0), env)
     env.close()
-    gain = trained - random  # paired: the same canvases
-    standard_error = gain.std() / np.sqrt(len(gain))
-    assert gain.mean() > 0.02 and gain.mean() > 3 * standard_error, (
-        trained.mean(),
-        random.mean(),
-        standard_error,
-    )
+    assert_clear_gain(trained, random, standard_errors=3)

@@ -235,22 +235,49 @@ def final_true_class_prob(policy, env, images: int = 500) -> np.ndarray:
     return np.concatenate(probs)
 
 
+ONE_LOOK = "GlanceFocus-TranslatedMNIST-v0"
+"""The learning tests' task, with one focus step: the single location decides the gain."""
+
+
+def one_look_test_env():
+    """250 test canvases of :data:`ONE_LOOK` with one focus step, dict observations."""
+    return gym.make_vec(
+        ONE_LOOK,
+        250,
+        split="test",
+        autoreset_mode=AutoresetMode.DISABLED,
+        observation="dict",
+        max_focus_steps=1,
+    )
+
+
+def assert_clear_gain(trained, baseline, standard_errors):
+    """``trained`` beats ``baseline`` (per-canvas values on the same canvases) by more than 0.02
+    and by more than ``standard_errors`` paired standard errors."""
+    gain = trained - baseline  # paired: the same canvases
+    standard_error = gain.std() / np.sqrt(len(gain))
+    assert gain.mean() > 0.02 and gain.mean() > standard_errors * standard_error, (
+        trained.mean(),
+        baseline.mean(),
+        standard_error,
+    )
+
+
 def test_it_learns_where_to_look_on_translated_mnist(tmp_path):
     # one focus step, so the policy's single choice decides the gain; 200 batches of 64 images
     # (12,800 env steps, about 10 s on one thread) with the published settings. Measured on
     # these 500 canvases (seeds 0/1/2): trained 0.978/0.972/0.974, random 0.922, the untrained
     # policy (about the centre) 0.942/0.936/0.943; the gains are 5-7 standard errors
-    env_id, steps = "GlanceFocus-TranslatedMNIST-v0", {"max_focus_steps": 1}
-    run = Run(env_id, steps, timesteps=12_800, num_envs=64, run_dir=tmp_path, device="cpu")
-    policy = GFNetAgent().train(run)
-    env = gym.make_vec(
-        env_id,
-        250,
-        split="test",
-        autoreset_mode=AutoresetMode.DISABLED,
-        observation="dict",
-        **steps,
+    run = Run(
+        ONE_LOOK,
+        {"max_focus_steps": 1},
+        timesteps=12_800,
+        num_envs=64,
+        run_dir=tmp_path,
+        device="cpu",
     )
+    policy = GFNetAgent().train(run)
+    env = one_look_test_env()
     trained = final_true_class_prob(policy, env)
     random = final_true_class_prob(make_baseline("random", 1, seed=0), env)
     torch.manual_seed(run.seed)  # the initial weights of the trained policy
@@ -258,10 +285,4 @@ def test_it_learns_where_to_look_on_translated_mnist(tmp_path):
     before = final_true_class_prob(GFNetPolicy(untrained), env)
     env.close()
     for baseline in (random, before):
-        gain = trained - baseline  # paired: the same canvases
-        standard_error = gain.std() / np.sqrt(len(gain))
-        assert gain.mean() > 0.02 and gain.mean() > 4 * standard_error, (
-            trained.mean(),
-            baseline.mean(),
-            standard_error,
-        )
+        assert_clear_gain(trained, baseline, standard_errors=4)
