@@ -28,8 +28,14 @@ Where an agent can be named (``glance-focus benchmark --agents``, ``glance-focus
 :func:`resolve_agent`):
 
 - a built-in algorithm: ``ppo``, ``a2c``, ``sac``, ``td3``, ``recurrent_ppo`` (alias
-  ``recurrentppo``, ``ppo_lstm``), ``dqn`` (grid actions), ``tqc`` (sb3-contrib);
-- a heuristic: ``random``, ``center``, ``raster``, ``saliency``, ``oracle``;
+  ``recurrentppo``, ``ppo_lstm``), ``dqn`` (grid actions), ``tqc`` (sb3-contrib), all on the
+  env's dict observation (recurrent state, last feature map, step, locations visited); with the
+  suffix ``-hidden`` (``ppo-hidden``, ...) the same algorithm on the recurrent state alone, a row
+  of its own, so what the policy sees is measured;
+- this package's other agents: ``gfnet`` and ``gfnet-ppo`` (GFNet's stage 2,
+  :mod:`agents.gfnet`), ``differentiable`` (white-box, :mod:`agents.differentiable`);
+- a heuristic: ``random``, ``center``, ``raster``, ``saliency``, and the privileged references
+  ``oracle`` (reads the label) and ``locator`` (reads the object boxes);
 - an import path ``pkg.module:obj``, where ``obj`` is an agent, or a class or function that
   returns one when called without arguments (e.g. ``examples.custom_algorithm:make_agent``);
 - a name registered under the entry-point group ``glance_focus.agents`` by an installed package.
@@ -72,7 +78,7 @@ from agents.baselines import BASELINES, make_baseline
 from agents.evaluation import Policy, evaluate_policy
 from agents.plugins import check_choice, env_spec
 from agents.reporting import write_json
-from agents.train import ALGORITHMS, AgentConfig, load_model, train_agent
+from agents.train import ALGORITHMS, AgentConfig, Observation, load_model, train_agent
 from classifiers import get_entry
 from classifiers.checkpoint import HOST, process_alive
 from classifiers.training.fingerprint import differences, file_sha256
@@ -88,6 +94,8 @@ RUN_FILE = "run.json"
 OnMismatch = Literal["redo", "refuse"]
 """What to do with a finished run made with other settings: redo it, or refuse (stop and name
 the difference)."""
+HIDDEN = "-hidden"
+"""Suffix of a built-in algorithm's name that trains it on the ``hidden`` observation (``ppo-hidden``)."""
 FINGERPRINT_VERSION = 2
 """Version 2: resolved env arguments (the registered ones under the user's) and ``weights_sha256``
 (every weight file); version 1 (no ``fingerprint_version``) held the typed env arguments and
@@ -202,6 +210,8 @@ class SB3Agent:
     :func:`agents.train.train_agent` with the package's defaults and the run's overrides."""
 
     algo: str
+    observation: Observation = "dict"
+    """the observation it trains on unless the run's env arguments name one (``-hidden`` names)"""
     learned: bool = True
     # No code hash: the package versions (``version``) and the hyperparameters in the fingerprint
     # pin a built-in algorithm, so editing this package's files does not discard hours of runs.
@@ -223,7 +233,19 @@ class SB3Agent:
     def config(self, run: Run) -> AgentConfig:
         """The :class:`AgentConfig` of ``run``: its ``observation`` env argument picks the
         observation, the others (``mnist_root``, ``classifier``, ...) pass to the env as they are;
-        DQN adds grid actions itself."""
+        DQN adds grid actions itself.
+
+        Raises:
+            ValueError: the run's env arguments name another observation than a ``-hidden``
+                agent's.
+        """
+        observation = run.env_kwargs.get("observation", self.observation)
+        if self.observation != "dict" and observation != self.observation:
+            raise ValueError(
+                f"agent {self.algo + HIDDEN!r} trains on observation={self.observation!r}, but "
+                f"the env arguments say observation={observation!r}; drop it, or name "
+                f"{self.algo!r} (the dict observation)"
+            )
         return AgentConfig(
             algo=self.algo,
             env=run.env_id,
@@ -234,7 +256,7 @@ class SB3Agent:
             out=str(run.run_dir),
             eval_freq=run.eval_freq,
             eval_images=run.eval_images,
-            observation=run.env_kwargs.get("observation", "dict"),
+            observation=observation,
             env_kwargs={k: v for k, v in run.env_kwargs.items() if k != "observation"},
             hp=dict(run.hyperparams),
             progress=run.progress,
@@ -282,6 +304,9 @@ def resolve_agent(spec: str) -> Any:
     spec = BUILTIN_AGENTS.get(name, spec)  # agents of this package under the protocol, by name
     if name in ALGORITHMS:
         return SB3Agent(name)
+    base = name.removesuffix(HIDDEN)
+    if name.endswith(HIDDEN) and ALIASES.get(base, base) in ALGORITHMS:
+        return SB3Agent(ALIASES.get(base, base), observation="hidden")
     if name in BASELINES:
         return HeuristicAgent(name)
     if ":" in spec:
@@ -302,7 +327,8 @@ def resolve_agent(spec: str) -> Any:
     if spec in entry_points:
         return _as_agent(entry_points[spec].load(), spec)
     raise ValueError(
-        f"unknown agent {spec!r}; name a built-in algorithm {sorted([*ALGORITHMS, *ALIASES])}, a "
+        f"unknown agent {spec!r}; name a built-in algorithm {sorted([*ALGORITHMS, *ALIASES])} "
+        f"(with {HIDDEN!r} for the hidden observation), {sorted(BUILTIN_AGENTS)}, a "
         f"heuristic {sorted(BASELINES)}, an import path 'pkg.module:make_agent' or an entry point "
         f"of the group {ENTRY_POINT_GROUP!r} ({sorted(entry_points) or 'none installed'})"
     )

@@ -181,6 +181,30 @@ def test_built_in_algorithm_records_the_learner_share(tmp_path):
     assert config.observation == "hidden" and config.env_kwargs == {"grid_size": 3}
 
 
+def test_a_hidden_row_trains_the_algorithm_on_the_hidden_observation(tmp_path):
+    hidden, plain = resolve_agent("ppo-hidden"), resolve_agent("ppo")
+    assert (hidden.algo, hidden.observation) == ("ppo", "hidden")
+    assert resolve_agent("ppo_lstm-hidden").algo == "recurrent_ppo"
+    assert plain.config(Run(ENV)).observation == "dict"
+    assert hidden.config(Run(ENV, env_kwargs={"grid_size": 3})).observation == "hidden"
+    with pytest.raises(ValueError, match=r"'ppo-hidden' trains on observation='hidden'.*'dict'"):
+        hidden.config(Run(ENV, env_kwargs={"observation": "dict"}))
+    with pytest.raises(ValueError, match="unknown agent 'reinforce-hidden'"):
+        resolve_agent("reinforce-hidden")
+    run = Run(
+        ENV,
+        timesteps=16,
+        run_dir=tmp_path,
+        num_envs=4,
+        eval_images=4,
+        hyperparams={"n_steps": 4, "batch_size": 16, "n_epochs": 1},
+    )
+    model, record = train_or_reuse("ppo-hidden", run)
+    assert isinstance(model.observation_space, gym.spaces.Box)  # the recurrent state alone
+    assert record["fingerprint"]["agent"] == "ppo-hidden"
+    assert fingerprint("ppo", plain, run) != record["fingerprint"]  # never reused for ppo
+
+
 def test_benchmark_takes_an_agent_by_import_path(tmp_path, capsys):
     argv = ["benchmark", "--env", ENV, "--agents", CUSTOM, "random", "--timesteps", "32"]
     argv += ["--num-envs", "8", "--out", str(tmp_path), "--test-images", "16"]
