@@ -6,7 +6,7 @@ documented read-only attributes of the glance-and-focus envs (``patch_size``, ``
 ``max_focus_steps``, ``step_flops``, ... and the label-reading ``oracle_true_class_probs``), read
 with :func:`env_attr`; ``tests/agents/test_env_api.py`` fails if a module here imports the env's
 engine or config or touches ``.engine``. Trained SB3 models, the GFNet policy and the heuristics
-share SB3's ``predict`` signature, so :func:`evaluate_policy` treats them alike;
+share SB3's ``predict`` signature, so :func:`evaluate_anytime` treats them alike;
 :func:`load_policy` turns a name (and a saved file) into one of them.
 """
 
@@ -25,7 +25,8 @@ from agents.baselines import (
 )
 from agents.early_exit import BudgetPoint, budget_curve, calibrate_thresholds, exit_shares
 from agents.env_api import env_attr
-from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_policy
+from agents.evaluation import EvalResult, bootstrap_intervals, evaluate_anytime
+from agents.evaluation import evaluate_policy as evaluate_policy  # deprecated: evaluate_anytime
 from agents.policies import load_policy, policy_names
 from agents.torch_layers import GlanceStateExtractor
 
@@ -42,7 +43,7 @@ __all__ = [
     "budget_curve",
     "calibrate_thresholds",
     "env_attr",
-    "evaluate_policy",
+    "evaluate_anytime",
     "exit_shares",
     "load_policy",
     "make_baseline",

@@ -24,11 +24,15 @@ import gymnasium as gym
 import numpy as np
 
 from agents.baselines import BASELINES
+from agents.differentiable import POLICY_FILE as DIFFERENTIABLE_POLICY_FILE
+from agents.differentiable import DifferentiableAgent
 from agents.env_api import env_attr
-from agents.evaluation import EvalResult, evaluate_policy
+from agents.evaluation import EvalResult, evaluate_anytime
 from agents.finetune import FinetuneConfig, finetune
+from agents.gfnet import POLICY_FILE as GFNET_POLICY_FILE
+from agents.gfnet import GFNetAgent
 from agents.plugins import PluginOptions, env_spec, merge_env_kwargs
-from agents.policies import load_policy
+from agents.policies import GFNET, load_policy
 from agents.protocol import (
     Run,
     SB3Agent,
@@ -46,6 +50,7 @@ from agents.reporting import (
     require_modules,
     write_json,
 )
+from agents.settings import Reuse, Training, pick
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS
 from agents.visualize import write_examples
 from classifiers import create_classifier, get_entry, list_classifiers
@@ -58,10 +63,11 @@ REPORT_MODULES = ("matplotlib.pyplot",)
 
 
 @dataclass
-class BenchmarkConfig(PluginOptions):
+class BenchmarkConfig(Training, Reuse, PluginOptions):
     """Train and compare agents; write results.json and plots. Every field is a flag of
     ``glance-focus benchmark``; ``env_kwargs`` reach every env, stage 3 and the full-resolution
-    reference."""
+    reference. The training and reuse settings are :class:`agents.settings.Training`'s and
+    :class:`~agents.settings.Reuse`'s (``reuse`` also keeps finished stage-3 runs)."""
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the env id ("module:Id" imports module first)"""
@@ -73,8 +79,6 @@ class BenchmarkConfig(PluginOptions):
     timesteps: int = DEFAULT_TIMESTEPS
     """training timesteps per learned agent and seed"""
     seeds: list[int] = field(default_factory=lambda: [0])
-    num_envs: int = 64
-    device: str = "auto"
     out: str = "results/benchmark"
     test_images: int | None = None
     """evaluate on the first N test images (default: all)"""
@@ -82,9 +86,6 @@ class BenchmarkConfig(PluginOptions):
     finetune_epochs: int = 3
     """stage 3 for each learned agent: epochs of fine-tuning the classifier on its locations,
     reported as agent "<algo>+stage3" (0: skip)"""
-    reuse: bool = True
-    """reuse agents and stage-3 runs already finished with the same settings under --out (an
-    interrupted benchmark picks up where it stopped)"""
     finetune_images: int | None = None
     """train (and test) digits stage 3 uses (default: all)"""
     fullres_classifier: str | None = None
@@ -158,11 +159,12 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                 )
             else:  # a built-in algorithm or an agent of the protocol ("my_pkg.algo:make_agent")
                 run = _run(config, seed, out / "agents" / f"{slug(name)}-seed{seed}")
-                policy, _ = train_or_reuse(name, run, reuse=config.reuse)
+                policy, _ = train_or_reuse(name, run, **pick(Reuse, config))
                 agent = resolve_agent(name)
                 env_kwargs = run_env_kwargs(agent, run)
-                if isinstance(agent, SB3Agent) and config.finetune_epochs:
-                    checkpoint, history = _stage3(agent.algo, run, config, out)
+                staged = _staged_policy(agent, run)
+                if staged is not None and config.finetune_epochs:
+                    checkpoint, history = _stage3(name, *staged, run, config, out)
                     stage3_env = {**env_kwargs, "checkpoint": checkpoint}
                     stage3_runs.append(_evaluate(policy, config, stage3_env, device))
                     stage3_histories.append(history)
@@ -215,8 +217,8 @@ def _evaluate(
     policy, config: BenchmarkConfig, env_kwargs: dict, device
 ) -> tuple[EvalResult, EvalResult]:
     common = {"num_envs": config.num_envs, "device": device, **env_kwargs}
-    test = evaluate_policy(policy, config.env, max_images=config.test_images, **common)
-    calibration = evaluate_policy(
+    test = evaluate_anytime(policy, config.env, max_images=config.test_images, **common)
+    calibration = evaluate_anytime(
         policy,
         config.env,
         split="train",
@@ -227,19 +229,33 @@ def _evaluate(
     return test, calibration
 
 
+def _staged_policy(agent: Any, run: Run) -> tuple[str, Path] | None:
+    """How stage 3 loads ``agent``'s trained policy of ``run``: the name
+    :func:`agents.policies.load_policy` knows it by and its file (a built-in algorithm's
+    ``model.zip``; the GFNet policy file of ``gfnet``, ``gfnet-ppo`` and ``differentiable``), or
+    ``None`` for an agent whose policy stage 3 cannot load (a user's agent)."""
+    if isinstance(agent, SB3Agent):
+        return agent.algo, run.run_dir / "model.zip"
+    if isinstance(agent, GFNetAgent):
+        return GFNET, run.run_dir / GFNET_POLICY_FILE
+    if isinstance(agent, DifferentiableAgent):
+        return GFNET, run.run_dir / DIFFERENTIABLE_POLICY_FILE
+    return None
+
+
 def _stage3(
-    algo: str, agent_run: Run, config: BenchmarkConfig, out: Path
+    name: str, policy: str, policy_file: Path, agent_run: Run, config: BenchmarkConfig, out: Path
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Fine-tune the env's classifier on the locations of the built-in algorithm ``algo``
-    trained in ``agent_run``; returns the exported weights and the fine-tuning history (epoch 0:
-    the stage-1 weights). Its resume is checked against the policy's hash
-    (:func:`agents.finetune.finetune`), so a retrained agent restarts it."""
-    run = out / "stage3" / f"{algo}-seed{agent_run.seed}"
+    """Fine-tune the env's classifier on the locations of the benchmark's agent ``name``, whose
+    policy of ``agent_run`` loads as ``policy`` from ``policy_file``; returns the exported weights
+    and the fine-tuning history (epoch 0: the stage-1 weights). Its resume is checked against the
+    policy's hash (:func:`agents.finetune.finetune`), so a retrained agent restarts it."""
+    run = out / "stage3" / f"{slug(name)}-seed{agent_run.seed}"
     finetune_config = FinetuneConfig(
         env=config.env,
         env_kwargs=config.env_kwargs,
-        agent=algo,
-        model=str(agent_run.run_dir / "model.zip"),
+        agent=policy,
+        model=str(policy_file),
         epochs=config.finetune_epochs,
         max_images=config.finetune_images,
         seed=agent_run.seed,
@@ -257,17 +273,15 @@ def _run(config: BenchmarkConfig, seed: int, run_dir: Path, **extra: Any) -> Run
     budget, envs, device, env arguments and run folder; ``extra`` replaces e.g. the env arguments
     or adds hyperparameters)."""
     settings = {
-        "env_id": config.env,
         "env_kwargs": dict(config.env_kwargs),
         "seed": seed,
         "timesteps": config.timesteps,
         "run_dir": run_dir,
-        "device": config.device,
-        "num_envs": config.num_envs,
-        "eval_images": min(500, config.test_images or 500),
         "progress": config.progress,
+        **pick(Training, config),
+        "eval_images": min(config.eval_images, config.test_images or config.eval_images),
     }
-    return Run(**{**settings, **extra})
+    return Run(config.env, **{**settings, **extra})
 
 
 def full_resolution_reference(
@@ -397,8 +411,8 @@ def learned_stop_results(
                 env_kwargs=env_kwargs,
                 hyperparams=dict(STOP_HYPERPARAMS),
             )
-            policy, _ = train_or_reuse("ppo", run, reuse=config.reuse)
-            test = evaluate_policy(
+            policy, _ = train_or_reuse("ppo", run, **pick(Reuse, config))
+            test = evaluate_anytime(
                 policy,
                 config.env,
                 max_images=config.test_images,

@@ -21,7 +21,7 @@ from typing import Annotated, Union
 import tyro
 
 from agents.benchmark import BenchmarkConfig, run_benchmark
-from agents.evaluation import evaluate_policy
+from agents.evaluation import evaluate_anytime
 from agents.finetune import FinetuneConfig, run_finetune
 from agents.launchers import RunsFailed
 from agents.leaderboard import LeaderboardConfig, run_leaderboard
@@ -55,7 +55,7 @@ def run_evaluate(config: EvaluateConfig) -> int:
     except ValueError as error:  # what only loading can check (the file, clashing env arguments)
         print(f"glance-focus evaluate: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-    result = evaluate_policy(
+    result = evaluate_anytime(
         policy, config.env, max_images=config.test_images, device=config.device, **env_kwargs
     )
     for t, (accuracy, (low, high)) in enumerate(

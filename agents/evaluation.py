@@ -1,7 +1,14 @@
-"""Evaluation harness: every test image once, deterministic policies, accuracy after each step."""
+"""Evaluation harness: every test image once, deterministic policies, accuracy after each step.
+
+:func:`evaluate_anytime` is the harness. It was called ``evaluate_policy`` until that name, which
+Stable-Baselines3 gives to a function of the model's mean reward
+(``stable_baselines3.common.evaluation.evaluate_policy``), was retired; the old name still works
+and warns.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -97,7 +104,7 @@ def bootstrap_intervals(
     return list(zip(low.tolist(), high.tolist(), strict=True))
 
 
-def evaluate_policy(
+def evaluate_anytime(
     policy: Policy,
     env_id: str,
     *,
@@ -196,3 +203,15 @@ def evaluate_policy(
         meta={"env_id": env_id, "split": split, "seed": seed, "images": total},
         stop_step=stop_step,
     )
+
+
+def evaluate_policy(*args: Any, **kwargs: Any) -> EvalResult:
+    """Deprecated name of :func:`evaluate_anytime` (same arguments, same result), retired because
+    Stable-Baselines3's ``evaluate_policy`` is another function (the mean reward of a model)."""
+    warnings.warn(
+        "agents.evaluate_policy is renamed agents.evaluate_anytime (same arguments); "
+        "Stable-Baselines3's evaluate_policy is another function",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return evaluate_anytime(*args, **kwargs)

@@ -28,15 +28,16 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 import tyro
-from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
+from agents.evaluation import Policy
 from agents.plugins import PluginOptions, check_choice, env_spec
-from agents.policies import load_policy
+from agents.policies import GFNET, load_policy
 from agents.train import Algo
 from classifiers.checkpoint import load_file, load_into
 from classifiers.data import DigitAugment, ImageSource, mnist_canvases
@@ -58,6 +59,9 @@ from classifiers.training.fingerprint import array_sha256, file_sha256, source_f
 from gf_env.rollout import rollout_locations
 
 PLAIN = (str, int, float, bool, type(None))
+StagedPolicy = Literal[Algo, "gfnet"]
+"""Policies stage 3 takes: a built-in algorithm's saved model, or a GFNet policy file."""
+assert GFNET in get_args(StagedPolicy)
 
 
 @dataclass
@@ -70,10 +74,11 @@ class FinetuneConfig(RunSettings, PluginOptions):
 
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """the registered id the policy was trained on ("module:Id" imports module first)"""
-    agent: Algo = "ppo"
-    """algorithm of the policy"""
+    agent: StagedPolicy = "ppo"
+    """algorithm of the policy: a built-in one, or gfnet (a GFNet policy file: a release, or what
+    the gfnet, gfnet-ppo and differentiable agents save)"""
     model: str = ""
-    """the policy's saved model.zip"""
+    """the policy's saved model.zip (gfnet: its .pth file)"""
     deterministic: bool = False
     """use the policy's mean location; GFNet samples (the default)"""
     init: str | None = None
@@ -86,11 +91,11 @@ class FinetuneConfig(RunSettings, PluginOptions):
     def __post_init__(self) -> None:
         PluginOptions.__post_init__(self)  # import --gym-packages before reading the env
         super().__post_init__()
-        check_choice("agent", self.agent, Algo)
+        check_choice("agent", self.agent, StagedPolicy)
         if not self.model or not Path(self.model).is_file():
             raise FileNotFoundError(
                 f"model {self.model!r} is not a file: pass --model with the policy's model.zip "
-                "(written by glance-focus train)"
+                "(written by glance-focus train), or its .pth file for --agent gfnet"
             )
         if self.init == "pretrained":  # the old spelling of "the env's weights"
             self.init = None
@@ -153,17 +158,19 @@ def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def policy_locate(
     model: nn.Module,
-    policy: BaseAlgorithm,
+    policy: Policy,
     max_focus_steps: int,
     deterministic: bool,
     policy_kwargs: dict[str, Any],
 ) -> Locate:
     """A :data:`~classifiers.training.Locate` that runs the env's episode logic on each batch with
-    ``policy`` choosing every focus step (its mean action when ``deterministic``).
+    ``policy`` choosing every focus step (its mean action when ``deterministic``). Each batch is
+    a batch of new episodes: ``episode_start`` is true at its first step, and a recurrent
+    policy's ``state`` is carried from step to step (RecurrentPPO's LSTM, GFNet's GRU).
 
     Args:
         model: the classifier being trained (the observations come from it).
-        policy: a learned agent (SB3's ``predict``).
+        policy: a learned policy (SB3's ``predict``: a saved algorithm, or a GFNet policy).
         max_focus_steps: focus steps per episode.
         deterministic: use the policy's mean action.
         policy_kwargs: the env arguments the policy needs (from :func:`agents.load_policy`):
@@ -173,13 +180,18 @@ def policy_locate(
     rollout_kwargs = {k: policy_kwargs[k] for k in keys if k in policy_kwargs}
 
     def locate(images, labels, boxes, rng):
+        state, starts = None, np.ones(len(images), dtype=bool)
+
+        def act(observation):
+            nonlocal state, starts
+            actions, state = policy.predict(
+                observation, state=state, episode_start=starts, deterministic=deterministic
+            )
+            starts = np.zeros_like(starts)
+            return actions
+
         return rollout_locations(
-            model,
-            images,
-            labels,
-            lambda obs: policy.predict(obs, deterministic=deterministic)[0],
-            max_focus_steps=max_focus_steps,
-            **rollout_kwargs,
+            model, images, labels, act, max_focus_steps=max_focus_steps, **rollout_kwargs
         )
 
     return locate

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,6 @@ import tyro
 from agents.launchers import Launcher, launch
 from agents.plugins import PluginOptions, check_choice, check_env_kwargs, import_gym_packages
 from agents.protocol import (
-    OnMismatch,
     Run,
     describe,
     fingerprint,
@@ -61,6 +61,7 @@ from agents.reporting import (
     require_modules,
     write_json,
 )
+from agents.settings import Reuse, Training, pick
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
 HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
@@ -218,9 +219,11 @@ def _check_value(
 
 
 @dataclass
-class LeaderboardConfig(PluginOptions):
+class LeaderboardConfig(Training, Reuse, PluginOptions):
     """Every agent of a suite on every task and seed; leaderboard.json/md and plots. Every field
-    is a flag of ``glance-focus leaderboard``."""
+    is a flag of ``glance-focus leaderboard``; the training and reuse settings are
+    :class:`agents.settings.Training`'s and :class:`~agents.settings.Reuse`'s, here with a
+    learning-curve point every 25,000 timesteps."""
 
     suite: str = "mnist"
     """a registered suite or a suite .json file"""
@@ -234,14 +237,10 @@ class LeaderboardConfig(PluginOptions):
     timesteps: int | None = None
     """one budget for every task instead of the suite's"""
     out: str = "results/leaderboard"
-    num_envs: int = 64
-    eval_freq: int = 25_000
+    eval_freq: int = field(default=25_000, kw_only=True)  # Training's, with the curves' default
     """learning curve: test accuracy every N timesteps (0: only at the end)"""
-    eval_images: int = 500
-    """test images per learning-curve point"""
     test_images: int | None = None
     """final evaluation on the first N test images (default: all)"""
-    device: str = "auto"
     launcher: Launcher = "process"
     """process (plain processes on this machine) or ray"""
     workers: int = 1
@@ -250,18 +249,13 @@ class LeaderboardConfig(PluginOptions):
     """join this Ray cluster (e.g. auto or ray://head:10001) instead of starting one"""
     num_gpus: float = 0.0
     """GPUs each learned run requests from Ray"""
-    reuse: bool = True
-    """keep finished runs under --out whose settings match (a stopped sweep resumes)"""
-    on_mismatch: OnMismatch = "redo"
-    """a finished run made with other settings: redo it, or refuse (stop and name the difference)"""
     resamples: int = 2000
     """bootstrap replicates of every interval"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("launcher", self.launcher, Launcher)
-        check_choice("on_mismatch", self.on_mismatch, OnMismatch)
-        for name in ("num_envs", "workers", "eval_images", "resamples"):
+        for name in ("workers", "resamples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.timesteps is not None and self.timesteps < 1:
@@ -271,48 +265,36 @@ class LeaderboardConfig(PluginOptions):
 
 @dataclass(frozen=True)
 class Job:
-    """One (agent, task, seed) run: the protocol's :class:`Run` plus the final evaluation."""
+    """One (agent, task, seed) run: the protocol's :class:`Run` plus the final evaluation and
+    what to do with a run already finished (:func:`make_job` builds one)."""
 
     agent: str
-    task: Task
-    seed: int
-    run_dir: str
-    num_envs: int
-    eval_freq: int
-    eval_images: int
-    test_images: int | None
-    device: str
-    reuse: bool
-    on_mismatch: OnMismatch
+    run: Run
+    test_images: int | None = None
+    """final evaluation on the first N test images (``None``: all)"""
+    reuse: Reuse = field(default_factory=Reuse)
     gym_packages: tuple[str, ...] = ()
     """modules a worker imports before the run (``--gym-packages``)"""
 
     @property
-    def run(self) -> Run:
-        return Run(
-            env_id=self.task.env_id,
-            env_kwargs=dict(self.task.env_kwargs),
-            seed=self.seed,
-            timesteps=self.task.timesteps,
-            run_dir=Path(self.run_dir),
-            device=self.device,
-            num_envs=self.num_envs,
-            eval_freq=self.eval_freq,
-            eval_images=self.eval_images,
-        )
+    def task(self) -> Task:
+        return Task(self.run.env_id, self.run.timesteps, self.run.env_kwargs)
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
 
     @property
     def key(self) -> str:
-        return f"{self.task.env_id}/{slug(self.agent)}/seed{self.seed}"
+        return f"{self.run.env_id}/{slug(self.agent)}/seed{self.seed}"
 
     def __str__(self) -> str:
         return self.key
 
     def fingerprint(self) -> dict[str, Any]:
         """The protocol's fingerprint of the run plus the final evaluation's settings."""
-        run = self.run
         return {
-            **fingerprint(self.agent, resolve_agent(self.agent), run),
+            **fingerprint(self.agent, resolve_agent(self.agent), self.run),
             "test_images": self.test_images,
         }
 
@@ -331,23 +313,21 @@ def run_job(job: Job) -> dict[str, Any]:
     import torch
 
     import gf_env  # noqa: F401  (registers the ids in a fresh worker)
-    from agents.evaluation import evaluate_policy
+    from agents.evaluation import evaluate_anytime
 
     import_gym_packages(job.gym_packages)  # a spawned worker has not imported them
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same arithmetic under every launcher
     try:
-        run = job.run
-        policy, record = train_or_reuse(
-            job.agent, run, reuse=job.reuse, on_mismatch=job.on_mismatch
-        )
+        run = replace(job.run, evaluations=[])  # the job's own Run stays as planned
+        policy, record = train_or_reuse(job.agent, run, **pick(Reuse, job.reuse))
         started = time.perf_counter()
-        result = evaluate_policy(
+        result = evaluate_anytime(
             policy,
             run.env_id,
             max_images=job.test_images,
-            num_envs=job.num_envs,
-            device=job.device,
+            num_envs=run.num_envs,
+            device=run.device,
             **run_env_kwargs(resolve_agent(job.agent), run),
         )
     finally:
@@ -384,27 +364,40 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
         raise ValueError("a leaderboard needs at least one task and one seed")
     check_seeds(seeds)
     suite = replace(suite, tasks=tasks, agents=tuple(agents), seeds=seeds)
-    out = Path(config.out)
     jobs = [
-        Job(
-            agent=agent,
-            task=task,
-            seed=seed,
-            run_dir=str(out / "runs" / task.env_id / slug(agent) / f"seed{seed}"),
-            num_envs=config.num_envs,
-            eval_freq=config.eval_freq,
-            eval_images=config.eval_images,
-            test_images=config.test_images,
-            device=config.device,
-            reuse=config.reuse,
-            on_mismatch=config.on_mismatch,
-            gym_packages=tuple(config.gym_packages),
+        make_job(
+            agent, task, seed, config.out, config, config.test_images, config, config.gym_packages
         )
         for task in tasks
         for agent in agents
         for seed in seeds
     ]
     return suite, jobs
+
+
+def make_job(
+    agent: str,
+    task: Task,
+    seed: int,
+    out: str | Path,
+    training: Training,
+    test_images: int | None = None,
+    reuse: Reuse | None = None,
+    gym_packages: Iterable[str] = (),
+) -> Job:
+    """The job of (``agent``, ``task``, ``seed``) in the sweep folder ``out``: its run trains with
+    the ``training`` settings (any object extending :class:`~agents.settings.Training`, e.g. a
+    :class:`LeaderboardConfig`) in ``<out>/runs/<env id>/<agent>/seed<seed>``."""
+    run = Run(
+        task.env_id,
+        env_kwargs=dict(task.env_kwargs),
+        seed=seed,
+        timesteps=task.timesteps,
+        run_dir=Path(out) / "runs" / task.env_id / slug(agent) / f"seed{seed}",
+        **pick(Training, training),
+    )
+    reuse = Reuse(**pick(Reuse, reuse)) if reuse is not None else Reuse()
+    return Job(agent, run, test_images, reuse, tuple(gym_packages))
 
 
 def run_leaderboard(config: LeaderboardConfig) -> dict[str, Any]:
@@ -466,7 +459,7 @@ def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
     difference = fingerprint_difference(saved["fingerprint"], job.fingerprint())
     if not difference:
         return saved
-    if job.on_mismatch == "refuse":
+    if job.reuse.on_mismatch == "refuse":
         raise ValueError(
             f"{path} was made with other settings ({'; '.join(difference)}); pass the same "
             "settings, another --out, or --on-mismatch redo"

@@ -99,7 +99,7 @@ def load_policy(
 
     Returns:
         ``(policy, env_kwargs)``: pass ``env_kwargs`` to the env (e.g. to
-        :func:`~agents.evaluation.evaluate_policy`): the user's ``env_kwargs`` with what the
+        :func:`~agents.evaluation.evaluate_anytime`): the user's ``env_kwargs`` with what the
         policy needs on top. Saved agents bring the observation and action types they were
         trained with; baselines and ``gfnet`` their ``env_kwargs``.
 

@@ -37,7 +37,9 @@ Where an agent can be named (``glance-focus benchmark --agents``, ``glance-focus
 - a heuristic: ``random``, ``center``, ``raster``, ``saliency``, and the privileged references
   ``oracle`` (reads the label) and ``locator`` (reads the object boxes);
 - an import path ``pkg.module:obj``, where ``obj`` is an agent, or a class or function that
-  returns one when called without arguments (e.g. ``examples.custom_algorithm:make_agent``);
+  returns one when called without arguments (e.g. ``examples.custom_algorithm:make_agent``),
+  imported from ``sys.path`` as it is (the ``glance-focus`` command puts the folder it runs in
+  first, as ``python -m`` does);
 - a name registered under the entry-point group ``glance_focus.agents`` by an installed package.
 
 :func:`train_or_reuse` runs one (agent, env, seed) and writes ``run.json`` (settings
@@ -61,23 +63,23 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.baselines import BASELINES, make_baseline
-from agents.evaluation import Policy, evaluate_policy
+from agents.evaluation import Policy, evaluate_anytime
 from agents.plugins import check_choice, env_spec
 from agents.reporting import write_json
+from agents.settings import OnMismatch, Training, pick
 from agents.train import ALGORITHMS, AgentConfig, Observation, load_model, train_agent
 from classifiers import get_entry
 from classifiers.checkpoint import HOST, process_alive
@@ -91,9 +93,6 @@ BUILTIN_AGENTS = {
     "differentiable": "agents.differentiable:make_differentiable_agent",  # white-box
 }
 RUN_FILE = "run.json"
-OnMismatch = Literal["redo", "refuse"]
-"""What to do with a finished run made with other settings: redo it, or refuse (stop and name
-the difference)."""
 HIDDEN = "-hidden"
 """Suffix of a built-in algorithm's name that trains it on the ``hidden`` observation (``ppo-hidden``)."""
 FINGERPRINT_VERSION = 2
@@ -111,7 +110,7 @@ class Agent(Protocol):
 
 
 @dataclass
-class Run:
+class Run(Training):
     """One training run: what the agent is asked to do, and where it may write.
 
     Args:
@@ -120,12 +119,13 @@ class Run:
         seed: seeds the agent's networks, sampling and training envs.
         timesteps: environment steps of training (the budget).
         run_dir: folder of this run (checkpoints, logs).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        num_envs: envs side by side in training (a hint; custom agents may ignore it).
-        eval_freq: add a learning-curve point every N timesteps (0: only the final one).
-        eval_images: test images per learning-curve point.
         hyperparams: overrides of the agent's hyperparameters (built-in algorithms: SB3 kwargs).
         progress: show a progress bar while training (a hint; not part of the fingerprint).
+        num_envs, eval_freq, eval_images, device: keyword-only, the
+            :class:`~agents.settings.Training` settings: envs side by side in training (a hint;
+            custom agents may ignore it), a learning-curve point every ``eval_freq`` timesteps
+            (0: only the final one) on ``eval_images`` test images, and where to run
+            (``"auto"``, ``"cpu"``, ``"cuda"``, ...).
     """
 
     env_id: str
@@ -133,30 +133,22 @@ class Run:
     seed: int = 0
     timesteps: int = 100_000
     run_dir: Path = Path("runs/agent")
-    device: str = "auto"
-    num_envs: int = 64
-    eval_freq: int = 0
-    eval_images: int = 500
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     evaluations: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.run_dir = Path(self.run_dir)
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
-        if self.eval_freq < 0 or self.eval_images < 1:
-            raise ValueError(
-                f"eval_freq must be >= 0 and eval_images >= 1, got {self.eval_freq} and "
-                f"{self.eval_images}"
-            )
         self._next_eval = self.eval_freq
 
     def evaluate(self, policy: Policy, timesteps: int) -> dict[str, Any]:
         """Evaluate ``policy`` on the first ``eval_images`` test images now and record a
         learning-curve point ``{"timesteps", "anytime_accuracy", "seconds"}``."""
         started = time.perf_counter()
-        result = evaluate_policy(
+        result = evaluate_anytime(
             policy,
             self.env_id,
             max_images=self.eval_images,
@@ -250,12 +242,9 @@ class SB3Agent:
             algo=self.algo,
             env=run.env_id,
             timesteps=run.timesteps,
-            num_envs=run.num_envs,
             seed=run.seed,
-            device=run.device,
             out=str(run.run_dir),
-            eval_freq=run.eval_freq,
-            eval_images=run.eval_images,
+            **pick(Training, run),
             observation=observation,
             env_kwargs={k: v for k, v in run.env_kwargs.items() if k != "observation"},
             hp=dict(run.hyperparams),
@@ -312,11 +301,12 @@ def resolve_agent(spec: str) -> Any:
     if ":" in spec:
         module_name, _, attribute = spec.partition(":")
         try:
-            obj: Any = _import_from_here(module_name)
+            obj: Any = importlib.import_module(module_name)
         except ImportError as error:
             raise ValueError(
-                f"cannot import {module_name!r} of agent {spec!r} ({error}); run from the folder "
-                "that holds it or install its package"
+                f"cannot import {module_name!r} of agent {spec!r} ({error}); run the "
+                "glance-focus command from the folder that holds it, put that folder on sys.path, "
+                "or install its package"
             ) from error
         for part in attribute.split("."):
             if not hasattr(obj, part):
@@ -591,19 +581,6 @@ def _remove_left_over(final: Path) -> None:
 def slug(spec: str) -> str:
     """The folder name of agent ``spec``'s runs (``pkg.mod:make_agent`` -> ``pkg.mod--make_agent``)."""
     return spec.replace(":", "--").replace("/", "_")
-
-
-def _import_from_here(module_name: str) -> Any:
-    """Import ``module_name``, looking in the current folder too (as ``python -m`` does, and the
-    ``glance-focus`` console script does not), so ``my_algo:make_agent`` finds ``./my_algo.py``."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        here = os.getcwd()
-        if here in sys.path:
-            raise
-        sys.path.append(here)
-        return importlib.import_module(module_name)
 
 
 def _as_agent(obj: Any, spec: str) -> Any:

@@ -35,10 +35,11 @@ from stable_baselines3.common.noise import (
     OrnsteinUhlenbeckActionNoise,
 )
 
-from agents.evaluation import evaluate_policy
+from agents.evaluation import evaluate_anytime
 from agents.model_files import load_exactly, safe_custom_objects
 from agents.plugins import HyperParams, PluginOptions, check_choice, merge_env_kwargs
 from agents.reporting import write_json
+from agents.settings import Training
 from agents.torch_layers import GlanceStateExtractor
 from classifiers.checkpoint import atomic_write
 from gf_env.sb3 import make_sb3_vec_env
@@ -122,23 +123,19 @@ DEFAULT_TIMESTEPS = 400_000
 
 
 @dataclass
-class AgentConfig(PluginOptions):
-    """Train one agent on the batched env; saves model.zip, summary.json and TensorBoard logs."""
+class AgentConfig(Training, PluginOptions):
+    """Train one agent on the batched env; saves model.zip, summary.json and TensorBoard logs.
+    The training settings (``num_envs``, ``eval_freq``, ``eval_images``, ``device``) are
+    :class:`agents.settings.Training`'s."""
 
     algo: Algo = "ppo"
     """the algorithm (DQN with grid actions, the others with continuous locations)"""
     env: str = "GlanceFocus-ClutteredMNIST100-v0"
     """a registered glance-focus id"""
     timesteps: int = DEFAULT_TIMESTEPS
-    num_envs: int = 64
     seed: int = 0
-    device: str = "auto"
     out: str | None = None
     """run folder; default runs/agents/<env>/<algo>-seed<seed>"""
-    eval_freq: int = 0
-    """evaluate on the test split every N timesteps (0: only at the end)"""
-    eval_images: int = 500
-    """test images per evaluation"""
     observation: Observation = "dict"
     """the env's observation: dict (the classifier's state and last feature map) or hidden (the
     state alone, which says little about where things are)"""
@@ -156,10 +153,8 @@ class AgentConfig(PluginOptions):
         super().__post_init__()
         check_choice("algo", self.algo, Algo)
         check_choice("observation", self.observation, Observation)
-        if self.timesteps < 1 or self.num_envs < 1:
-            raise ValueError(
-                f"timesteps and num_envs must be >= 1, got {self.timesteps} and {self.num_envs}"
-            )
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
 
     @property
     def run_dir(self) -> Path:
@@ -196,7 +191,7 @@ class AnytimeEvalCallback(BaseCallback):
         """Run the harness now, log ``eval/acc_step<t>`` and keep the record."""
         cfg = self.config
         started = time.perf_counter()
-        result = evaluate_policy(
+        result = evaluate_anytime(
             self.model,
             cfg.env,
             max_images=cfg.eval_images,

@@ -4,7 +4,7 @@
 (the first ``n`` test images with the patch of every focus step drawn as a numbered box in the
 step's colour, and the prediction after each step) and ``DIR/heatmap.png`` (for each focus step,
 the share of test images whose patch covers each pixel). The policy runs through the evaluation
-harness (:func:`~agents.evaluation.evaluate_policy`: the same canvases as the benchmark); the
+harness (:func:`~agents.evaluation.evaluate_anytime`: the same canvases as the benchmark); the
 pictures come from what the env reports: ``info["patch_box"]`` of every step and ``render()`` of
 the kept episodes.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.env_api import env_attr
-from agents.evaluation import EvalResult, Policy, evaluate_policy
+from agents.evaluation import EvalResult, Policy, evaluate_anytime
 from agents.policies import PolicyOptions, load_policy
 
 
@@ -114,11 +114,11 @@ def record(
     **kwargs: Any,
 ) -> Recording:
     """Run ``policy`` on the first ``images`` test images (default all) with
-    :func:`~agents.evaluation.evaluate_policy`; keep the rendered last frames of ``keep``
+    :func:`~agents.evaluation.evaluate_anytime`; keep the rendered last frames of ``keep``
     episodes spread evenly over the evaluated images (the test split is ordered by class).
     ``kwargs`` go to the harness (``device``, ``num_envs``, env arguments)."""
     keeper = _FrameKeeper(images, keep)
-    result = evaluate_policy(
+    result = evaluate_anytime(
         policy,
         env_id,
         max_images=images,

@@ -61,14 +61,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import tyro
 
-from agents.leaderboard import Job, LeaderboardConfig, get_suite, run_job
+from agents.leaderboard import Job, LeaderboardConfig, get_suite, make_job, run_job
 from agents.reporting import print_table, write_json
+from agents.settings import Reuse
 from benchmarks import env_throughput
 from benchmarks._report import machine
 from classifiers.utils import resolve_device
@@ -236,19 +238,8 @@ def leaderboard_job(sizes: Sizes, device: torch.device, out: str) -> Job:
     (task,) = [t for t in get_suite(settings["suite"]).tasks if t.env_id == ENV_ID]
     if sizes.timesteps is not None:
         task = replace(task, timesteps=sizes.timesteps)
-    return Job(
-        agent=AGENT,
-        task=task,
-        seed=SEED,
-        run_dir=str(Path(out) / "runs" / ENV_ID / AGENT / f"seed{SEED}"),
-        num_envs=settings["num_envs"],
-        eval_freq=settings["eval_freq"],
-        eval_images=settings["eval_images"],
-        test_images=settings["test_images"],
-        device=str(device),
-        reuse=False,
-        on_mismatch=settings["on_mismatch"],
-    )
+    settings = SimpleNamespace(**{**settings, "device": str(device)})
+    return make_job(AGENT, task, SEED, out, settings, settings.test_images, Reuse(reuse=False))
 
 
 def leaderboard_cell(sizes: Sizes, device: torch.device, out: str) -> dict[str, Any]:
@@ -265,9 +256,9 @@ def leaderboard_cell(sizes: Sizes, device: torch.device, out: str) -> dict[str, 
         "device": str(device),
         "timesteps": job.task.timesteps,
         "trained_timesteps": record["evaluations"][-1]["timesteps"],
-        "num_envs": job.num_envs,
-        "eval_freq": job.eval_freq,
-        "eval_images": job.eval_images,
+        "num_envs": job.run.num_envs,
+        "eval_freq": job.run.eval_freq,
+        "eval_images": job.run.eval_images,
         "test_images": len(correct),
         "env_steps_per_s": timing["env_steps_per_s"],
         "learner_share": timing["learner_share"],

@@ -11,12 +11,13 @@ from classifiers import torchvision_models as _torchvision_models  # noqa: F401 
 from classifiers.checkpoint import CheckpointError, classifier_checkpoint, load_file, save_atomic
 from classifiers.gf_model import GFConfig, GFModel
 from classifiers.interface import GlanceFocusClassifier, StepFlops, StepOutput
-from classifiers.preprocessing import Preprocessing, preprocessing_of
+from classifiers.preprocessing import Preprocessing
 from classifiers.registry import (
     ClassifierEntry,
     create_classifier,
     get_entry,
     list_classifiers,
+    preprocessing_of,
     register_classifier,
     register_weights,
 )

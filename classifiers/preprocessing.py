@@ -5,8 +5,10 @@ to ``image_size / crop_fraction`` with ``interpolation``, then a centre crop of 
 glance resize (``glance_interpolation``, ``glance_align_corners``, ``glance_antialias``), the
 normalisation, the encoders' BatchNorm ``eps`` and which head predicts the glance. The image-folder
 loader (:mod:`classifiers.data.folder`, the ImageNet env), the trainer and the model all read the
-same record (:func:`preprocessing_of`), so preprocessing cannot drift between training, evaluation
-and import.
+same record (:func:`classifiers.registry.preprocessing_of`), so preprocessing cannot drift between
+training, evaluation and import. The record does not look itself up: a registry entry carries it
+(``ClassifierEntry.preprocessing``), a model its ``preprocessing`` attribute; this module knows
+neither the registry nor the models.
 
 The GFNet entries reproduce the official GFNet-Pytorch code (``configs.py``, ``utils.get_prime``,
 ``inference.py``): glance resize with ``align_corners=True`` and no antialiasing, bicubic for
@@ -121,24 +123,3 @@ def resize_glance(
         align_corners=align_corners if linear else None,
         antialias=antialias and linear,
     )
-
-
-def preprocessing_of(classifier: Any) -> Preprocessing | None:
-    """The preprocessing record of ``classifier``: a registry name or a model object.
-
-    A registry name gives its entry's record (or, for an entry registered without one, the record
-    of the model its factory builds); an object gives its ``preprocessing`` attribute. ``None``
-    when neither says (a user's own classifier without the attribute).
-
-    Args:
-        classifier: a name of :func:`classifiers.list_classifiers`, or a classifier object.
-    """
-    if isinstance(classifier, str):
-        from classifiers.registry import get_entry
-
-        entry = get_entry(classifier)
-        if entry.preprocessing is not None:
-            return entry.preprocessing
-        classifier = entry.factory()
-    record = getattr(classifier, "preprocessing", None)
-    return record if isinstance(record, Preprocessing) else None

@@ -50,7 +50,7 @@ class ClassifierEntry:
         train_command: the command that reproduces the shipped weights.
         description: one line for listings.
         preprocessing: the model's preprocessing record (``None``: read it off the built model,
-            see :func:`classifiers.preprocessing.preprocessing_of`).
+            see :func:`preprocessing_of`).
         tags: further shipped weights by tag (:func:`register_weights`); the entry of
             ``<name>.<tag>`` (:func:`get_entry`) holds that tag's file and command.
     """
@@ -214,6 +214,25 @@ def get_entry(name: str) -> ClassifierEntry:
             "(see classifiers.list_classifiers())"
         )
     return _REGISTRY[name]
+
+
+def preprocessing_of(classifier: str | GlanceFocusClassifier) -> Preprocessing | None:
+    """The preprocessing record of ``classifier``: a registry name or a model object.
+
+    A registry name gives its entry's record (or, for an entry registered without one, the record
+    of the model its factory builds); an object gives its ``preprocessing`` attribute. ``None``
+    when neither says (a user's own classifier without the attribute).
+
+    Args:
+        classifier: a name of :func:`list_classifiers`, or a classifier object.
+    """
+    if isinstance(classifier, str):
+        entry = get_entry(classifier)
+        if entry.preprocessing is not None:
+            return entry.preprocessing
+        classifier = entry.factory()
+    record = getattr(classifier, "preprocessing", None)
+    return record if isinstance(record, Preprocessing) else None
 
 
 def list_classifiers(pattern: str = "*", pretrained: bool = False) -> list[str]:

@@ -19,10 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from classifiers import GlanceFocusClassifier, create_classifier
+from classifiers import GlanceFocusClassifier, create_classifier, preprocessing_of
 from classifiers.data import ImageSource, mnist_canvases
 from classifiers.data.folder import ImageFolderSource
-from classifiers.preprocessing import preprocessing_of
 from classifiers.torchvision_models import MODEL_SPECS
 from classifiers.utils import freeze, resolve_device
 from gf_env.config import EnvConfig

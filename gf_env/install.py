@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -98,8 +99,20 @@ def check_own_packages(*names: str) -> None:
 
 
 def glance_focus_command(argv: list[str] | None = None) -> int:
-    """The ``glance-focus`` console script: check the packages it runs on, then run
-    :func:`agents.cli.main`."""
+    """The ``glance-focus`` console script: put the working folder first on ``sys.path``, check
+    the packages it runs on, then run :func:`agents.cli.main`.
+
+    A console script starts with its own ``bin`` folder on ``sys.path``, not the folder it runs
+    in; ``python -m agents.cli`` starts with that folder first. The command puts it first too
+    (once, before it imports :mod:`agents`), so both import the same modules:
+    ``--agents my_algo:make_agent``, ``--gym-packages my_envs`` and ``--env my_envs:MyEnv-v0``
+    find ``./my_algo.py`` and ``./my_envs.py``, and worker processes started with ``spawn``
+    (``leaderboard --workers``) inherit the path. Python's ``-P`` (``PYTHONSAFEPATH``) leaves it
+    out, as under ``-m``. As under ``-m``, an ``agents`` folder in the working folder shadows this
+    distribution's; the check names it. Library functions never edit ``sys.path``.
+    """
+    if not getattr(sys.flags, "safe_path", False) and sys.path[:1] != [os.getcwd()]:
+        sys.path.insert(0, os.getcwd())
     try:
         check_own_packages("classifiers", "agents")
         require_extra("agents", feature="the glance-focus command")

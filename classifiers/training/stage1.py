@@ -40,8 +40,7 @@ import tyro
 from torch import nn
 
 from classifiers.data import DigitAugment, mnist_canvases
-from classifiers.preprocessing import preprocessing_of
-from classifiers.registry import create_classifier, get_entry
+from classifiers.registry import create_classifier, get_entry, preprocessing_of
 from classifiers.training import (
     EVAL_SEED,
     BatchSource,

@@ -235,3 +235,23 @@ def test_a_heuristic_that_cannot_run_on_the_env_stops_the_benchmark_before_train
             benchmark.run_benchmark(tiny(tmp_path / "out", env=env_id, agents=["ppo", "locator"]))
     finally:
         del gym.registry[env_id]
+
+
+def test_gfnet_gets_stage_3_like_every_learned_agent(tmp_path):
+    config = BenchmarkConfig(
+        env=ENV,
+        agents=["gfnet", "random"],
+        timesteps=64,
+        num_envs=8,
+        out=str(tmp_path),
+        test_images=16,
+        calibration_images=16,
+        finetune_epochs=1,
+        finetune_images=16,
+        progress=False,
+    )
+    results = run_benchmark(config)
+    stage3 = results["agents"]["gfnet+stage3"]  # GFNet's own recipe: stage 2, then stage 3
+    assert stage3["classifier_stage"] == 3 and [len(h) for h in stage3["finetune_history"]] == [2]
+    assert (tmp_path / "stage3" / "gfnet-seed0" / "classifier.pt").is_file()
+    assert "random+stage3" not in results["agents"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from agents import evaluate_policy, make_baseline
+from agents import evaluate_anytime, make_baseline
 from agents.early_exit import budget_curve, calibrate_thresholds, exit_shares, exit_steps
 
 
@@ -35,8 +35,8 @@ def test_everyone_exits_somewhere_and_confident_images_exit_first():
 def test_budget_curve_on_a_policy():
     env = "GlanceFocus-ClutteredMNIST-v0"
     policy = make_baseline("raster", 4)
-    calibration = evaluate_policy(policy, env, split="train", max_images=200, num_envs=100)
-    test = evaluate_policy(policy, env, max_images=200, num_envs=100)
+    calibration = evaluate_anytime(policy, env, split="train", max_images=200, num_envs=100)
+    test = evaluate_anytime(policy, env, max_images=200, num_envs=100)
     curve = budget_curve(calibration, test, ps=(0.05, 1.0, 1.95))
     assert [pt.p for pt in curve] == [0.05, 1.0, 1.95]
     assert curve[0].mflops < curve[1].mflops < curve[2].mflops

@@ -1,7 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
-from agents import bootstrap_intervals, evaluate_policy, make_baseline
+import agents
+from agents import EvalResult, bootstrap_intervals, evaluate_anytime, evaluation, make_baseline
 from classifiers.testing import FakeClassifier
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
@@ -9,7 +12,7 @@ FAKE = {"classifier": FakeClassifier(patch_size=28)}  # the harness, not the cla
 
 
 def test_every_image_once_and_per_step_outcomes():
-    result = evaluate_policy(make_baseline("center", 4), ENV, max_images=45, num_envs=20, **FAKE)
+    result = evaluate_anytime(make_baseline("center", 4), ENV, max_images=45, num_envs=20, **FAKE)
     assert result.correct.shape == (45, 5) and result.confidence.shape == (45, 5)
     assert result.image_index.tolist() == list(range(45))
     assert np.array_equal(result.correct, result.prediction == result.labels[:, None])
@@ -19,22 +22,26 @@ def test_every_image_once_and_per_step_outcomes():
 
 
 def test_same_seed_same_canvases_for_every_policy():
-    a = evaluate_policy(make_baseline("center", 4), ENV, max_images=30, num_envs=16, seed=3, **FAKE)
-    b = evaluate_policy(make_baseline("raster", 4), ENV, max_images=30, num_envs=16, seed=3, **FAKE)
-    again = evaluate_policy(
+    a = evaluate_anytime(
+        make_baseline("center", 4), ENV, max_images=30, num_envs=16, seed=3, **FAKE
+    )
+    b = evaluate_anytime(
+        make_baseline("raster", 4), ENV, max_images=30, num_envs=16, seed=3, **FAKE
+    )
+    again = evaluate_anytime(
         make_baseline("center", 4), ENV, max_images=30, num_envs=16, seed=3, **FAKE
     )
     assert np.array_equal(a.correct[:, 0], b.correct[:, 0])  # the glance sees the same canvases
     assert np.array_equal(a.confidence, again.confidence)
-    other = evaluate_policy(
+    other = evaluate_anytime(
         make_baseline("center", 4), ENV, max_images=30, num_envs=16, seed=4, **FAKE
     )
     assert not np.array_equal(a.confidence[:, 0], other.confidence[:, 0])
 
 
 def test_batching_does_not_change_results():
-    a = evaluate_policy(make_baseline("raster", 4), ENV, max_images=24, num_envs=24, **FAKE)
-    b = evaluate_policy(make_baseline("raster", 4), ENV, max_images=24, num_envs=24, **FAKE)
+    a = evaluate_anytime(make_baseline("raster", 4), ENV, max_images=24, num_envs=24, **FAKE)
+    b = evaluate_anytime(make_baseline("raster", 4), ENV, max_images=24, num_envs=24, **FAKE)
     np.testing.assert_array_equal(a.prediction, b.prediction)
 
 
@@ -50,7 +57,7 @@ def test_bootstrap_intervals_cover_the_mean_and_shrink_with_data():
 
 
 def test_interval_level_is_checked():
-    result = evaluate_policy(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
+    result = evaluate_anytime(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
     with pytest.raises(ValueError, match="level must be in"):
         result.confidence_intervals(level=95)
 
@@ -75,8 +82,8 @@ class StopAt:
 
 def test_stopping_policy_reports_the_accuracy_at_its_stop():
     k = np.arange(16) % 5  # sub-environment i stops after i % 5 focus steps (4: never stops)
-    stop = evaluate_policy(StopAt(k), ENV, max_images=40, num_envs=16, seed=2, **FAKE)
-    full = evaluate_policy(
+    stop = evaluate_anytime(StopAt(k), ENV, max_images=40, num_envs=16, seed=2, **FAKE)
+    full = evaluate_anytime(
         make_baseline("center", 4), ENV, max_images=40, num_envs=16, seed=2, **FAKE
     )
     expected_exit = np.minimum(np.arange(40) % 16 % 5, 4)
@@ -95,14 +102,28 @@ def test_stopping_policy_reports_the_accuracy_at_its_stop():
 
 
 def test_everyone_stopping_at_the_glance_ends_the_batch_early():
-    stop = evaluate_policy(StopAt(np.zeros(8)), ENV, max_images=8, num_envs=8, **FAKE)
+    stop = evaluate_anytime(StopAt(np.zeros(8)), ENV, max_images=8, num_envs=8, **FAKE)
     assert stop.stop_step.tolist() == [0] * 8
     assert stop.stop_summary()["mflops"] == pytest.approx(stop.mflops[0])
     assert (stop.correct == stop.correct[:, :1]).all()
 
 
 def test_policy_without_stop_exits_at_the_last_step():
-    result = evaluate_policy(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
+    result = evaluate_anytime(make_baseline("center", 4), ENV, max_images=10, num_envs=10, **FAKE)
     assert result.stop_step is None and result.exit_steps.tolist() == [4] * 10
     assert result.stop_summary()["accuracy"] == result.anytime_accuracy[-1]
     assert result.stop_summary()["exit_fractions"] == [0, 0, 0, 0, 1]
+
+
+def test_the_old_name_warns_and_gives_the_same_result():
+    """``evaluate_policy`` (Stable-Baselines3's name for a mean reward) is a deprecated alias."""
+    assert agents.evaluate_policy is evaluation.evaluate_policy
+    policy = make_baseline("center", 4)
+    new = evaluate_anytime(policy, ENV, max_images=6, num_envs=6, **FAKE)
+    with pytest.warns(DeprecationWarning, match=r"renamed agents\.evaluate_anytime") as caught:
+        old = agents.evaluate_policy(policy, ENV, max_images=6, num_envs=6, **FAKE)
+    renamed = [w.filename for w in caught if "evaluate_anytime" in str(w.message)]
+    assert renamed == [__file__]  # one warning, pointing at the caller
+    for name in (f.name for f in dataclasses.fields(EvalResult)):
+        a, b = getattr(old, name), getattr(new, name)
+        assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, name

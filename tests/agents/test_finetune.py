@@ -214,3 +214,33 @@ def test_policy_and_random_rows_are_evaluated_on_the_same_canvases(policy_path, 
     accuracies = trainer.evaluate()
     assert accuracies["policy"][0] == accuracies["random"][0]  # the same glances
     assert accuracies["policy"][1:] != accuracies["random"][1:]
+
+
+class CountingRecurrentPolicy:
+    """Moves by how many steps its own state has counted since the episode started."""
+
+    def __init__(self):
+        self.starts = []
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        self.starts.append(episode_start.copy())
+        n = len(observation)
+        state = np.zeros(n) if state is None else state
+        state = np.where(episode_start, 0, state + 1)
+        return np.stack([0.2 + 0.2 * state, np.full(n, 0.5)], axis=1), state
+
+
+def test_stage_3_carries_a_recurrent_policys_state_through_each_batch():
+    from agents.finetune import policy_locate
+
+    env = gym.make_vec(ENV, num_envs=3, split="test", observation="hidden")
+    env.reset(seed=0)
+    engine = env.unwrapped.engine
+    policy = CountingRecurrentPolicy()
+    locate = policy_locate(engine.classifier, policy, 4, True, {"observation": "hidden"})
+    for _ in range(2):  # two batches: each one new episodes
+        locations = locate(engine.images, engine.labels, None, None)
+        np.testing.assert_allclose(locations[:, :, 0], [[0.2, 0.4, 0.6, 0.8]] * 3, atol=1e-6)
+    assert [bool(s.all()) for s in policy.starts] == [True, False, False, False] * 2
+    assert not any(s.any() for i, s in enumerate(policy.starts) if i % 4)
+    env.close()

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from agents.baselines import make_baseline
-from agents.evaluation import evaluate_policy
+from agents.evaluation import evaluate_anytime
 from classifiers.data import ArraySource, Batch, mnist_canvases
 from classifiers.testing import FakeClassifier
 from tests.image_folder import write_folder
@@ -127,7 +127,7 @@ def test_envs_without_boxes_are_refused_by_name(tmp_path):
             match=r"env 'GlanceFocus-ImageFolder-v0' cannot provide \(the env's images "
             r"\(ImageFolderSource\) come without object boxes",
         ):
-            evaluate_policy(
+            evaluate_anytime(
                 make_baseline("locator", 4),
                 "GlanceFocus-ImageFolder-v0",
                 num_envs=2,

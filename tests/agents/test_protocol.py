@@ -18,7 +18,10 @@ import pytest
 import torch
 
 import classifiers
+from agents import cli
 from agents.cli import main
+from agents.launchers import launch
+from agents.leaderboard import plan
 from agents.protocol import (
     HeuristicAgent,
     Run,
@@ -28,10 +31,12 @@ from agents.protocol import (
     resolve_agent,
     train_or_reuse,
 )
+from gf_env.install import glance_focus_command
 from tests.helpers import cli_error
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
 CUSTOM = "examples.custom_algorithm:make_agent"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ConstantPolicy:
@@ -220,17 +225,67 @@ def test_benchmark_takes_an_agent_by_import_path(tmp_path, capsys):
     assert "or an import path 'pkg.module:make_agent'" in cli_error(capsys.readouterr().err)
 
 
-def test_an_agent_module_in_the_current_folder_is_found(tmp_path, monkeypatch):
-    # the console script has no '' on sys.path; a module beside the user must still be found
+def agent_name(spec: str) -> str:
+    """The name of the heuristic agent ``spec`` names (run in a spawned worker)."""
+    return resolve_agent(spec).name
+
+
+def test_the_command_finds_an_agent_module_in_the_current_folder(tmp_path, monkeypatch):
+    """The console script starts without its folder on sys.path (``python -m`` starts with it);
+    the entry puts it first, so the command and its spawned workers find ./algo_in_cwd.py."""
     (tmp_path / "algo_in_cwd.py").write_text(
         "from agents.protocol import HeuristicAgent\n\n"
         "def make_agent():\n    return HeuristicAgent('center')\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
     monkeypatch.delitem(sys.modules, "algo_in_cwd", raising=False)
-    assert resolve_agent("algo_in_cwd:make_agent").name == "center"
+    planned = []
+
+    def plan_only(config):  # the leaderboard up to its runs: every agent is resolved
+        planned.append(plan(config))
+        return 0
+
+    settings, _, line = cli.SUBCOMMANDS["leaderboard"]
+    monkeypatch.setitem(cli.SUBCOMMANDS, "leaderboard", (settings, plan_only, line))
+    spec = "algo_in_cwd:make_agent"
+    assert glance_focus_command(["leaderboard", "--agents", spec, "--seeds", "0"]) == 0
     sys.modules.pop("algo_in_cwd")
+    assert sys.path[0] == os.getcwd() and sys.path.count(os.getcwd()) == 1
+    [(suite, jobs)] = planned
+    assert suite.agents[0] == spec and spec in {job.agent for job in jobs}
+    spawned = launch(agent_name, [spec, spec], workers=2)  # workers inherit the parent's path
+    assert [name for _, name in spawned] == ["center", "center"]
+
+
+def test_resolving_an_agent_leaves_sys_path_alone(tmp_path):
+    """Only the command's entry edits sys.path: importing agents.protocol and resolving agents
+    (built-in, or a module in the working folder that is not on the path) change nothing."""
+    (tmp_path / "algo_in_cwd.py").write_text("def make_agent():\n    return None\n")
+    script = (
+        "import sys\n"
+        "sys.path.remove('')  # the working folder, off the path as under the console script\n"
+        "before = list(sys.path)\n"
+        "from agents.protocol import resolve_agent\n"
+        "assert resolve_agent('ppo').algo == 'ppo' and resolve_agent('center').name == 'center'\n"
+        "try:\n"
+        "    resolve_agent('algo_in_cwd:make_agent')\n"
+        "except ValueError as error:\n"
+        "    assert 'cannot import' in str(error), error\n"
+        "else:\n"
+        "    raise AssertionError('found a module that is not on sys.path')\n"
+        "assert sys.path == before, sorted(set(sys.path) ^ set(before))\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_a_source_tree_run_has_the_installed_release_version(monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents import GlanceStateExtractor, evaluate_policy
+from agents import GlanceStateExtractor, evaluate_anytime
 from gf_env.sb3 import make_sb3_vec_env
 
 KWARGS = {
@@ -34,7 +34,7 @@ def test_ppo_trains_with_the_extractor_and_evaluates(observation):
         policy_kwargs=KWARGS,
     )
     model.learn(64)
-    result = evaluate_policy(
+    result = evaluate_anytime(
         model, "GlanceFocus-ClutteredMNIST-v0", max_images=8, num_envs=8, observation=observation
     )
     assert result.correct.shape == (8, 5)

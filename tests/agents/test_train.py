@@ -7,7 +7,7 @@ import torch
 import tyro
 from stable_baselines3.common.noise import NormalActionNoise
 
-from agents import evaluate_policy
+from agents import evaluate_anytime
 from agents.plugins import parse_hyperparams
 from agents.train import (
     ALGORITHMS,
@@ -57,8 +57,8 @@ def test_every_algorithm_trains_saves_reloads_and_evaluates(algo, tmp_path):
     assert model.num_timesteps >= 128
     assert len(summary["final_anytime_accuracy"]) == 5
     reloaded = load_model(algo, tmp_path / "model.zip")
-    a = evaluate_policy(model, ENV, max_images=8, num_envs=8, **config.env_arguments)
-    b = evaluate_policy(reloaded, ENV, max_images=8, num_envs=8, **config.env_arguments)
+    a = evaluate_anytime(model, ENV, max_images=8, num_envs=8, **config.env_arguments)
+    b = evaluate_anytime(reloaded, ENV, max_images=8, num_envs=8, **config.env_arguments)
     np.testing.assert_array_equal(a.prediction, b.prediction)
     assert list((tmp_path / "tb").iterdir())
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,10 +12,12 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from classifiers import GFModel, create_classifier, list_classifiers
+import classifiers
+from classifiers import GFModel, create_classifier, list_classifiers, preprocessing
 from classifiers.backbones import build_backbone
 from classifiers.gf_model import RecurrentHead
-from classifiers.preprocessing import Preprocessing, preprocessing_of
+from classifiers.preprocessing import Preprocessing
+from classifiers.registry import preprocessing_of
 from classifiers.torchvision_models import (
     MODEL_SPECS,
     PYCLS_REGNETS,
@@ -157,3 +161,21 @@ def test_a_bad_record_is_refused_by_name():
         Preprocessing(image_size=224, interpolation="lanczos")
     with pytest.raises(ValueError, match="crop_fraction"):
         Preprocessing(image_size=224, crop_fraction=1.5)
+
+
+def test_the_record_module_does_not_import_the_registry():
+    """The registry imports the record, never the other way round: a name is looked up by
+    :func:`classifiers.preprocessing_of` in the registry. ``classifiers/__init__`` imports both, so
+    only the source can tell (``from classifiers import ...`` would run the registry too)."""
+    names = set()
+    for node in ast.walk(ast.parse(Path(preprocessing.__file__).read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            names |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
+    registry = [
+        n for n in names if n == "classifiers" or n.startswith((".", "classifiers.registry"))
+    ]
+    assert not registry, f"classifiers/preprocessing.py imports {registry}"
+    assert classifiers.preprocessing_of is preprocessing_of  # the public name is the registry's

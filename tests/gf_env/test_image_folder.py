@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
 import gf_env
-from agents.evaluation import evaluate_policy
+from agents.evaluation import evaluate_anytime
 from agents.gfnet_policy import GFNetActorCritic, GFNetPolicy
 from classifiers import create_classifier
 from classifiers.data import ImageSource
@@ -189,7 +189,7 @@ def test_imagenet_id_reads_train_and_val_and_evaluates_the_gfnet_policy(imagenet
     policy = GFNetPolicy(GFNetActorCritic(channels * h * w, channels, 256, conv=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = evaluate_policy(
+        result = evaluate_anytime(
             policy,
             "GlanceFocus-ImageNet-v0",
             root=imagenet_root,
