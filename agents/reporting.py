@@ -36,6 +36,9 @@ LOCATOR_ANCHORS = ("random", "locator")
 """The second normalisation, reported when the ``locator`` ran: random 0, locator 1."""
 REFERENCE = "ppo"
 """Probability of improvement is reported over this algorithm."""
+COMPARED = ("gfnet",)
+"""Agents whose probability of improvement over every other policy is reported too, when they ran
+(GFNet's own algorithm against the RL algorithms and heuristics)."""
 
 
 def write_json(data: dict[str, Any], path: str | os.PathLike, compact: bool = False) -> Path:
@@ -144,7 +147,8 @@ def leaderboard_report(
         ``suite``, ``tasks``, ``agents``, ``seeds``, ``settings``, ``per_task`` (per agent: the
         accuracy after each step with intervals, final accuracy and normalised score per seed,
         learning curve), ``aggregate`` (rliable's metrics of the scores normalised by
-        :data:`ANCHORS`), ``probability_of_improvement`` over :data:`REFERENCE`, ``runs``
+        :data:`ANCHORS`), ``probability_of_improvement`` over :data:`REFERENCE` (and, under
+        ``"of"``, of each :data:`COMPARED` agent that ran over every other policy), ``runs``
         (timings); when the ``locator`` ran, ``locator_normalized_per_seed`` per task and agent
         and ``aggregate_locator`` (:data:`LOCATOR_ANCHORS`).
     """
@@ -223,6 +227,13 @@ def leaderboard_report(
         },
         "runs": runs,
     }
+    compared = {
+        agent: statistics.improvement_of(score_matrix, agent, resamples=config.resamples)
+        for agent in COMPARED
+        if agent in score_matrix
+    }
+    if compared:
+        report["probability_of_improvement"]["of"] = compared
     if locator is not None:
         report["aggregate_locator"] = statistics.aggregate(locator, resamples=config.resamples)
     return json.loads(json.dumps(report))
@@ -288,6 +299,15 @@ def leaderboard_markdown(report: dict[str, Any]) -> str:
         cells = [format_interval(metrics[m]) for m in statistics.METRICS]
         cells.append(format_interval(improvement[agent]) if agent in improvement else "-")
         lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    for agent, over in report["probability_of_improvement"].get("of", {}).items():
+        lines += [
+            "",
+            f"## P({agent} better than each other policy) (normalised: random 0, oracle 1)",
+            "",
+            f"| other policy | P({agent} better) |",
+            "|---|---|",
+        ]
+        lines += [f"| {other} | {format_interval(value)} |" for other, value in over.items()]
     if "aggregate_locator" in report:
         lines += [
             "",

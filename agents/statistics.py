@@ -6,7 +6,7 @@
 - Across tasks: scores normalised between the random policy (0) and the oracle (1)
   (:func:`normalize`), aggregated with ``rliable`` (IQM, mean, optimality gap with stratified
   bootstrap intervals, :func:`aggregate`; probability of improvement over a reference algorithm,
-  :func:`improvement_over`).
+  :func:`improvement_over`, or of one algorithm over every other, :func:`improvement_of`).
 - Learning curves: test accuracy after the last step against timesteps, mean and interval over
   seeds (:func:`learning_curve`).
 
@@ -157,29 +157,58 @@ def improvement_over(
     Returns:
         ``{algorithm: {"value", "low", "high"}}`` for every algorithm but the reference.
     """
-    from rliable import metrics
-
     if reference not in scores:
         raise ValueError(f"reference {reference!r} has no scores; algorithms: {sorted(scores)}")
+    pairs = {name: (name, reference) for name in scores if name != reference}
+    return _improvement(scores, pairs, level, resamples, seed)
+
+
+def improvement_of(
+    scores: Mapping[str, np.ndarray],
+    algorithm: str,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Probability that ``algorithm`` improves on each other algorithm, P(``algorithm`` > X),
+    with intervals (the other direction of :func:`improvement_over`; the same arguments).
+
+    Returns:
+        ``{X: {"value", "low", "high"}}`` for every algorithm X but ``algorithm``.
+    """
+    if algorithm not in scores:
+        raise ValueError(f"algorithm {algorithm!r} has no scores; algorithms: {sorted(scores)}")
+    pairs = {name: (algorithm, name) for name in scores if name != algorithm}
+    return _improvement(scores, pairs, level, resamples, seed)
+
+
+def _improvement(
+    scores: Mapping[str, np.ndarray],
+    pairs: Mapping[str, tuple[str, str]],
+    level: float,
+    resamples: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """rliable's P(X > Y) with its interval for every ``label: (X, Y)`` of ``pairs``."""
+    from rliable import metrics
+
     _check_level(level, resamples)
-    base = _as_runs(scores[reference], f"scores[{reference!r}]")
-    pairs = {
-        name: [_as_runs(s, f"scores[{name!r}]"), base]
-        for name, s in scores.items()
-        if name != reference
-    }
     if not pairs:
         return {}
+    runs = {
+        label: [_as_runs(scores[x], f"scores[{x!r}]"), _as_runs(scores[y], f"scores[{y!r}]")]
+        for label, (x, y) in pairs.items()
+    }
     points, intervals = _interval_estimates(
-        pairs, metrics.probability_of_improvement, level, resamples, seed
+        runs, metrics.probability_of_improvement, level, resamples, seed
     )
     return {
-        name: {
-            "value": float(points[name]),
-            "low": float(np.ravel(intervals[name])[0]),
-            "high": float(np.ravel(intervals[name])[1]),
+        label: {
+            "value": float(points[label]),
+            "low": float(np.ravel(intervals[label])[0]),
+            "high": float(np.ravel(intervals[label])[1]),
         }
-        for name in pairs
+        for label in pairs
     }
 
 

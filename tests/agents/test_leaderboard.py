@@ -244,3 +244,18 @@ def test_the_committed_leaderboard_jobs_are_still_recognised():
             assert difference == [], job.key
         else:
             assert all(d.startswith("code_sha256: ") for d in difference), job.key
+
+
+def test_gfnet_is_compared_with_every_other_policy_and_a_hidden_row_is_its_own(tmp_path):
+    config = tiny(tmp_path, agents=["gfnet", "ppo-hidden", "center"], seeds=[0, 1])
+    report = run_leaderboard(config)
+    of = report["probability_of_improvement"]["of"]["gfnet"]
+    assert set(of) == {"ppo-hidden", "center", "random"}  # every policy, no privileged reference
+    assert all(0 <= v["low"] <= v["value"] <= v["high"] <= 1 for v in of.values())
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert "## P(gfnet better than each other policy)" in markdown
+    assert f"| center | {of['center']['value']:.2f}" in markdown
+    hidden = report["per_task"][TASK]["agents"]["ppo-hidden"]
+    assert hidden["kind"] == "learned"
+    job = json.loads((tmp_path / "jobs" / TASK / "ppo-hidden" / "seed0.json").read_text())
+    assert job["fingerprint"]["agent"] == "ppo-hidden"

@@ -4,6 +4,7 @@ import pytest
 from agents.statistics import (
     METRICS,
     aggregate,
+    improvement_of,
     improvement_over,
     learning_curve,
     normalize,
@@ -83,6 +84,19 @@ def test_improvement_over_reference():
     assert result["same"]["value"] == 0.5
     with pytest.raises(ValueError, match="reference 'ppo' has no scores"):
         improvement_over({"a2c": low}, "ppo")
+
+
+def test_improvement_of_one_algorithm_over_every_other():
+    rng = np.random.default_rng(0)
+    scores = {"gfnet": rng.random((5, 3)) + 0.5, "ppo": rng.random((5, 3)), "tie": None}
+    scores["tie"] = scores["gfnet"].copy()
+    of = improvement_of(scores, "gfnet", resamples=200)
+    assert set(of) == {"ppo", "tie"} and of["tie"]["value"] == 0.5
+    over = improvement_over(scores, "ppo", resamples=200)  # the same pair seen from the other side
+    assert of["ppo"]["value"] == pytest.approx(over["gfnet"]["value"])
+    assert of["ppo"]["low"] <= of["ppo"]["value"] <= of["ppo"]["high"]
+    with pytest.raises(ValueError, match="algorithm 'sac' has no scores"):
+        improvement_of(scores, "sac")
 
 
 def test_learning_curve_over_seeds():
