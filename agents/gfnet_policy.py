@@ -10,7 +10,7 @@ and a critic ``Linear -> 1``. Two state encoders exist (REFERENCE.md):
   ``32*h*w -> H`` and ReLU (``state_encoder.0``, ``.3``), GRU size ``H`` = 256.
 
 :class:`GFNetPolicy` wraps it behind SB3's ``predict`` signature (as :mod:`agents.baselines`), so
-:func:`agents.evaluate_policy` evaluates it like any other agent. Its input is the dict
+:func:`agents.evaluate_anytime` evaluates it like any other agent. Its input is the dict
 observation's ``features``: the glance's feature map before the first focus, then each focus
 step's; it declares ``env_kwargs = {"observation": "dict"}``. Deterministic prediction uses the
 mean location (GFNet's test time); otherwise actions are drawn from a Gaussian with std 0.1 around
@@ -18,8 +18,8 @@ it and clipped to [0, 1], as in GFNet's training.
 
 >>> from agents.gfnet_policy import load_gfnet_policy  # doctest: +SKIP
 >>> policy = load_gfnet_policy("resnet50_patch_size_96.pth.tar")  # doctest: +SKIP
->>> evaluate_policy(policy, "GlanceFocus-ImageNet-v0", classifier="gf-resnet50-p96",
-...                 checkpoint="resnet50_patch_size_96.pth.tar", max_focus_steps=4)  # doctest: +SKIP
+>>> evaluate_anytime(policy, "GlanceFocus-ImageNet-v0", classifier="gf-resnet50-p96",
+...                  checkpoint="resnet50_patch_size_96.pth.tar", max_focus_steps=4)  # doctest: +SKIP
 """
 
 from __future__ import annotations
