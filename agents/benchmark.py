@@ -81,7 +81,7 @@ class BenchmarkConfig(Training, Reuse, PluginOptions):
     seeds: list[int] = field(default_factory=lambda: [0])
     out: str = "results/benchmark"
     test_images: int | None = None
-    """evaluate on the first N test images (default: all)"""
+    """evaluate on N test images spread over the split (default: all)"""
     calibration_images: int = 1000
     finetune_epochs: int = 3
     """stage 3 for each learned agent: epochs of fine-tuning the classifier on its locations,
@@ -299,7 +299,7 @@ def full_resolution_reference(
 
     Args:
         env_id: the benchmark's env id.
-        test_images: evaluate on the first N test images (``None``: all).
+        test_images: evaluate on N test images spread over the split (``None``: all).
         device: where the model runs.
         env_kwargs: the env arguments the agents ran with.
         classifier: registry name of the reference; default ``fullres-<name>`` for the env's

@@ -38,7 +38,7 @@ class EvaluateConfig(PolicyOptions):
     max_focus_steps: int | None = None
     """focus steps of the env and the policy (default: the env's)"""
     test_images: int | None = None
-    """evaluate on the first N test images (default: all)"""
+    """evaluate on N test images spread over the split (default: all)"""
 
 
 def run_evaluate(config: EvaluateConfig) -> int:

@@ -104,6 +104,31 @@ def bootstrap_intervals(
     return list(zip(low.tolist(), high.tolist(), strict=True))
 
 
+SUBSET_RULE = "spread"
+"""How :func:`evaluate_anytime` picks ``max_images`` of a split (:func:`spread_indices`), as
+recorded with every evaluation made of a subset (learning-curve points, ``meta["subset"]``).
+Records without it were made by the first releases, which took the first images."""
+
+
+def curve_point(result: EvalResult, timesteps: int, seconds: float) -> dict[str, Any]:
+    """A learning-curve point of ``result``: ``{"timesteps", "anytime_accuracy", "seconds",
+    "subset"}`` (``subset``: :data:`SUBSET_RULE` or ``"all"``, see ``EvalResult.meta``)."""
+    return {
+        "timesteps": int(timesteps),
+        "anytime_accuracy": result.anytime_accuracy,
+        "seconds": seconds,
+        "subset": result.meta["subset"],
+    }
+
+
+def spread_indices(available: int, count: int) -> np.ndarray:
+    """``count`` image indices out of ``available``, spread evenly (``i * available // count``):
+    all of them, in order, when ``count == available``."""
+    if not 0 < count <= available:
+        raise ValueError(f"cannot pick {count} of {available} images; pick 1 to {available}")
+    return np.arange(count, dtype=np.int64) * available // count
+
+
 def evaluate_anytime(
     policy: Policy,
     env_id: str,
@@ -116,9 +141,12 @@ def evaluate_anytime(
     on_step: Callable[[Any, slice, int, dict[str, np.ndarray]], None] | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
-    """Run ``policy`` on every image of ``split`` once (or the first ``max_images``).
+    """Run ``policy`` on every image of ``split`` once (or on ``max_images`` of them).
 
-    Images are taken in order, ``num_envs`` at a time, each batch reset with ``seed + start`` so
+    A subset is spread evenly over the split (:func:`spread_indices`: every ``n / max_images``-th
+    image), never its first images: a split stored in class order, like the embedded MNIST
+    digits, would give a first half of digits 0-4 only. Images are taken in that order,
+    ``num_envs`` at a time, each batch reset with ``seed + start`` so
     the canvases depend only on ``seed``: every policy evaluated with the same seed sees the same
     canvases. With a stop action (``stop_action=True``) an episode that stops keeps its answer
     (:attr:`EvalResult.stop_step`); its sub-environment is restarted on the same image so that
@@ -130,7 +158,7 @@ def evaluate_anytime(
             any) is called with the vector env first.
         env_id: a registered glance-focus id.
         split: ``"test"`` (default) or ``"train"``.
-        max_images: evaluate only the first N images.
+        max_images: evaluate N images spread evenly over the split (default: all).
         num_envs: episodes run side by side.
         seed: canvas seed.
         deterministic: passed to ``predict`` (the mean action for SB3 policies).
@@ -148,6 +176,7 @@ def evaluate_anytime(
         policy.bind(env)
     available = env_attr(env, "num_images")
     total = available if max_images is None else min(max_images, available)
+    chosen = spread_indices(available, total)
     steps = env_attr(env, "max_focus_steps") + 1
     shape = (total, steps)
     correct, confidence = np.zeros(shape, dtype=bool), np.zeros(shape)
@@ -158,7 +187,8 @@ def evaluate_anytime(
     stop_step = np.full(total, steps - 1, dtype=np.int64) if stops else None
     for start in range(0, total, num_envs):
         count = min(num_envs, total - start)
-        indices = [start + i if i < count else 0 for i in range(num_envs)]  # pad with image 0
+        batch = chosen[start : start + count].tolist()
+        indices = batch + [0] * (num_envs - count)  # pad with image 0
         obs, info = env.reset(seed=seed + start, options={"index": indices})
         episode_start, state = np.ones(num_envs, dtype=bool), None
         rows = slice(start, start + count)
@@ -200,7 +230,13 @@ def evaluate_anytime(
         image_index=image_index,
         mflops=[flops.cumulative(t) / 1e6 for t in range(steps)],
         patch_box=patch_box,
-        meta={"env_id": env_id, "split": split, "seed": seed, "images": total},
+        meta={
+            "env_id": env_id,
+            "split": split,
+            "seed": seed,
+            "images": total,
+            "subset": SUBSET_RULE if total < available else "all",
+        },
         stop_step=stop_step,
     )
 

@@ -240,7 +240,7 @@ class LeaderboardConfig(Training, Reuse, PluginOptions):
     eval_freq: int = field(default=25_000, kw_only=True)  # Training's, with the curves' default
     """learning curve: test accuracy every N timesteps (0: only at the end)"""
     test_images: int | None = None
-    """final evaluation on the first N test images (default: all)"""
+    """final evaluation on N test images spread over the split (default: all)"""
     launcher: Launcher = "process"
     """process (plain processes on this machine) or ray"""
     workers: int = 1
@@ -271,7 +271,7 @@ class Job:
     agent: str
     run: Run
     test_images: int | None = None
-    """final evaluation on the first N test images (``None``: all)"""
+    """final evaluation on N test images spread over the split (``None``: all)"""
     reuse: Reuse = field(default_factory=Reuse)
     gym_packages: tuple[str, ...] = ()
     """modules a worker imports before the run (``--gym-packages``)"""

@@ -76,7 +76,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.baselines import BASELINES, make_baseline
-from agents.evaluation import Policy, evaluate_anytime
+from agents.evaluation import Policy, curve_point, evaluate_anytime
 from agents.plugins import check_choice, env_spec
 from agents.reporting import write_json
 from agents.settings import OnMismatch, Training, pick
@@ -145,8 +145,8 @@ class Run(Training):
         self._next_eval = self.eval_freq
 
     def evaluate(self, policy: Policy, timesteps: int) -> dict[str, Any]:
-        """Evaluate ``policy`` on the first ``eval_images`` test images now and record a
-        learning-curve point ``{"timesteps", "anytime_accuracy", "seconds"}``."""
+        """Evaluate ``policy`` on ``eval_images`` test images now (spread over the split) and
+        record a learning-curve point (:func:`agents.evaluation.curve_point`)."""
         started = time.perf_counter()
         result = evaluate_anytime(
             policy,
@@ -156,11 +156,7 @@ class Run(Training):
             device=self.device,
             **self.env_kwargs,
         )
-        record = {
-            "timesteps": int(timesteps),
-            "anytime_accuracy": result.anytime_accuracy,
-            "seconds": time.perf_counter() - started,
-        }
+        record = curve_point(result, timesteps, time.perf_counter() - started)
         self.evaluations.append(record)
         return record
 

@@ -34,6 +34,17 @@ ANCHORS = ("random", "oracle")
 """Normalisation: the random policy scores 0 and the oracle 1 on every task."""
 LOCATOR_ANCHORS = ("random", "locator")
 """The second normalisation, reported when the ``locator`` ran: random 0, locator 1."""
+FIRST = "first"
+"""The image subset of learning-curve points recorded without one (the first releases took the
+first ``eval_images`` test images; on the embedded MNIST digits, which are stored in class order,
+that is digits 0-4 for 500 of 1,000)."""
+SUBSETS = {
+    FIRST: "the first of the split (on the embedded MNIST digits, stored in class order, the"
+    " lower digits only)",
+    "spread": "spread evenly over the split",
+    "all": "all of the split",
+}
+"""How each image subset of the learning curves is described in ``leaderboard.md``."""
 REFERENCE = "ppo"
 """Probability of improvement is reported over this algorithm."""
 COMPARED = ("gfnet",)
@@ -166,12 +177,13 @@ def leaderboard_report(
             finals[agent] = correct[:, :, -1].mean(axis=1)
             histories = [r["record"]["evaluations"] for r in done]
             learned = all(histories)
+            subsets = {point.get("subset", FIRST) for h in histories for point in h}
             white_box = any(r["record"].get("white_box") for r in done)
             rows[agent] = {
                 "kind": WHITE_BOX if white_box else "learned" if learned else "heuristic",
                 "anytime": statistics.seed_image_intervals(correct, resamples=config.resamples),
                 "final_per_seed": finals[agent].tolist(),
-                "curve": statistics.learning_curve(histories, resamples=config.resamples)
+                "curve": _curve(histories, subsets, config.resamples, (agent, task.env_id))
                 if learned
                 else None,
             }
@@ -237,6 +249,23 @@ def leaderboard_report(
     if locator is not None:
         report["aggregate_locator"] = statistics.aggregate(locator, resamples=config.resamples)
     return json.loads(json.dumps(report))
+
+
+def _curve(
+    histories: list[list[dict[str, Any]]], subsets: set[str], resamples: int, where: tuple
+) -> dict[str, Any] | None:
+    """The learning curve over seeds, with the rule that picked its images (``subset``), or
+    ``None`` (with a warning) when the runs' points were measured on differently picked images:
+    they are not points of one curve."""
+    if len(subsets) > 1:
+        warnings.warn(
+            f"the learning curves of {where[0]} on {where[1]} were measured on images picked in "
+            f"different ways ({sorted(subsets)}): no curve is reported for it; rerun the older "
+            "runs to have one",
+            stacklevel=3,
+        )
+        return None
+    return {**statistics.learning_curve(histories, resamples=resamples), "subset": subsets.pop()}
 
 
 def _normalise(
@@ -338,12 +367,24 @@ def leaderboard_markdown(report: dict[str, Any]) -> str:
             + (f"{100 * np.mean(share):.0f}%" if share else "-")
             + " |"
         )
+    subsets = sorted(
+        {
+            row["curve"]["subset"]
+            for task in tasks
+            for row in report["per_task"][task]["agents"].values()
+            if row["curve"] is not None
+        }
+    )
     lines += [
         "",
         "An interval of P(better) above 0.5 is a significant improvement; non-overlapping accuracy"
         " intervals are significant differences.",
-        "",
     ]
+    if subsets:  # one way per agent and task (_curve)
+        picked = " or ".join(SUBSETS[subset] for subset in subsets)
+        images = report["settings"]["eval_images"]
+        lines.append(f"Learning curves (`curves.png`): {images} test images, {picked}.")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ from stable_baselines3.common.noise import (
     OrnsteinUhlenbeckActionNoise,
 )
 
-from agents.evaluation import evaluate_anytime
+from agents.evaluation import curve_point, evaluate_anytime
 from agents.model_files import load_exactly, safe_custom_objects
 from agents.plugins import HyperParams, PluginOptions, check_choice, merge_env_kwargs
 from agents.reporting import write_json
@@ -199,11 +199,7 @@ class AnytimeEvalCallback(BaseCallback):
             device=self.model.device.type,
             **cfg.env_arguments,
         )
-        record = {
-            "timesteps": self.num_timesteps,
-            "anytime_accuracy": result.anytime_accuracy,
-            "seconds": time.perf_counter() - started,
-        }
+        record = curve_point(result, self.num_timesteps, time.perf_counter() - started)
         for t, accuracy in enumerate(result.anytime_accuracy):
             self.logger.record(f"eval/acc_step{t}", accuracy)
         self.logger.dump(self.num_timesteps)

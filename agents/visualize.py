@@ -1,7 +1,7 @@
 """Pictures of a policy: a grid of test episodes and a heat map of where it looks.
 
 ``glance-focus visualize --env ID --agent saliency --n 16 --out DIR`` writes ``DIR/examples.png``
-(the first ``n`` test images with the patch of every focus step drawn as a numbered box in the
+(``n`` test images, spread over the split, with the patch of every focus step drawn as a numbered box in the
 step's colour, and the prediction after each step) and ``DIR/heatmap.png`` (for each focus step,
 the share of test images whose patch covers each pixel). The policy runs through the evaluation
 harness (:func:`~agents.evaluation.evaluate_anytime`: the same canvases as the benchmark); the
@@ -32,7 +32,7 @@ class VisualizeConfig(PolicyOptions):
     n: int = 16
     """episodes in the grid, spread evenly over the evaluated test images (ordered by class)"""
     test_images: int | None = None
-    """heat map over the first N test images (default: all)"""
+    """heat map over N test images spread over the split (default: all)"""
     out: str = "results/visualize"
     """folder for examples.png and heatmap.png"""
     seed: int = 0
@@ -81,7 +81,7 @@ class Recording:
 
 class _FrameKeeper:
     """An ``on_step`` hook of the harness: after the last step of a batch, renders the episodes
-    of ``count`` rows spread evenly over the first ``images`` test images (the env is made with
+    of ``count`` rows spread evenly over the ``images`` evaluated test images (the env is made with
     ``render_mode="rgb_array"``)."""
 
     def __init__(self, images: int | None, count: int):
@@ -113,9 +113,10 @@ def record(
     seed: int = 0,
     **kwargs: Any,
 ) -> Recording:
-    """Run ``policy`` on the first ``images`` test images (default all) with
+    """Run ``policy`` on ``images`` test images spread over the split (default all) with
     :func:`~agents.evaluation.evaluate_anytime`; keep the rendered last frames of ``keep``
-    episodes spread evenly over the evaluated images (the test split is ordered by class).
+    episodes spread evenly over the evaluated images (the embedded test split is ordered by
+    class, so every class shows).
     ``kwargs`` go to the harness (``device``, ``num_envs``, env arguments)."""
     keeper = _FrameKeeper(images, keep)
     result = evaluate_anytime(
@@ -169,7 +170,7 @@ def write_examples(
     images: int | None = None,
     **kwargs: Any,
 ) -> Path:
-    """``examples.png`` of ``policy``: ``n`` episodes spread over the first ``images`` test images
+    """``examples.png`` of ``policy``: ``n`` episodes spread over ``images`` test images
     (default all); the benchmark's per-agent picture. ``kwargs`` go to :func:`record`."""
     recording = record(policy, env_id, images=images, keep=n, **kwargs)
     name = getattr(policy, "name", type(policy).__name__)

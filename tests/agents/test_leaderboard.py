@@ -11,7 +11,7 @@ import pytest
 
 from agents.cli import main
 from agents.leaderboard import LeaderboardConfig, get_suite, plan, run_leaderboard
-from agents.protocol import fingerprint_difference, is_learned, resolve_agent
+from agents.protocol import fingerprint_difference, is_learned, resolve_agent, slug
 from tests.helpers import break_package
 
 TASK = "GlanceFocus-ClutteredMNIST100-v0"  # hard enough that random < oracle on 48 images
@@ -259,3 +259,26 @@ def test_gfnet_is_compared_with_every_other_policy_and_a_hidden_row_is_its_own(t
     assert hidden["kind"] == "learned"
     job = json.loads((tmp_path / "jobs" / TASK / "ppo-hidden" / "seed0.json").read_text())
     assert job["fingerprint"]["agent"] == "ppo-hidden"
+
+
+def test_curves_measured_on_differently_picked_images_are_not_averaged(tmp_path):
+    config = tiny(tmp_path, agents=[CUSTOM], seeds=[0, 1])
+    report = run_leaderboard(config)
+    curve = report["per_task"][TASK]["agents"][CUSTOM]["curve"]
+    assert curve["subset"] == "spread"  # 8 of the 1,000 test images, spread over the split
+    assert (
+        "8 test images, spread evenly over the split" in (tmp_path / "leaderboard.md").read_text()
+    )
+    # a run recorded before the subsets were spread (no "subset": its first test images)
+    path = tmp_path / "jobs" / TASK / slug(CUSTOM) / "seed1.json"
+    old = json.loads(path.read_text())
+    for point in old["record"]["evaluations"]:
+        del point["subset"]
+    path.write_text(json.dumps(old))
+    with pytest.warns(UserWarning, match=r"measured on images picked in different ways"):
+        again = run_leaderboard(config)
+    assert again["per_task"][TASK]["agents"][CUSTOM]["curve"] is None
+    assert (
+        again["per_task"][TASK]["agents"][CUSTOM]["final_per_seed"]
+        == (report["per_task"][TASK]["agents"][CUSTOM]["final_per_seed"])
+    )

@@ -27,8 +27,9 @@ def test_record_keeps_the_patches_and_rendered_episodes_of_the_evaluation():
     assert len(recording.frames) == 4
     env = gym.make(ENV, split="test", render_mode="rgb_array")
     picture = np.s_[: 5 * 60, : 5 * 60]  # the upscaled canvas with its boxes (zoom 5)
-    for frame, index in zip(recording.frames, recording.kept, strict=True):
-        env.reset(seed=int(index), options={"index": int(index)})  # the harness's seeding
+    for frame, row in zip(recording.frames, recording.kept, strict=True):
+        index = int(recording.result.image_index[row])  # 30 images spread over the split
+        env.reset(seed=int(row), options={"index": index})  # the harness seeds each row
         for action in policy.locations(np.arange(4), None):
             env.step(action.astype(np.float32))
         alone = env.render()
