@@ -50,7 +50,7 @@ from agents.reporting import (
     require_modules,
     write_json,
 )
-from agents.settings import Reuse, Training, pick
+from agents.settings import Reuse, Training, check_image_counts, pick
 from agents.train import ALGORITHMS, DEFAULT_TIMESTEPS
 from agents.visualize import write_examples
 from classifiers import create_classifier, get_entry, list_classifiers
@@ -111,6 +111,11 @@ class BenchmarkConfig(Training, Reuse, PluginOptions):
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
         check_seeds(self.seeds)
+        check_image_counts(
+            test_images=self.test_images,
+            calibration_images=self.calibration_images,
+            finetune_images=self.finetune_images,
+        )
         require_modules(*REPORT_MODULES)  # fail now, not after training
         if self.fullres_classifier or self.fullres_checkpoint:  # fail now, not after training
             check_fullres(
@@ -178,7 +183,9 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             name, runs, seeds, config.timesteps, white_box=white_box
         )
         if stage3_runs:
-            stage3 = benchmark_summary(name, stage3_runs, seeds, config.timesteps, stage=3)
+            stage3 = benchmark_summary(
+                name, stage3_runs, seeds, config.timesteps, stage=3, white_box=white_box
+            )
             results["agents"][f"{name}+stage3"] = {**stage3, "finetune_history": stage3_histories}
         for shown in (name, f"{name}+stage3"):
             if shown in results["agents"]:
@@ -326,7 +333,7 @@ def full_resolution_reference(
     model = create_classifier(
         classifier, pretrained=checkpoint is None, checkpoint=checkpoint, device=device
     )
-    source = source if test_images is None else source.head(test_images)
+    source = source if test_images is None else source.spread(test_images)  # the agents' images
     accuracy = evaluate_classifier(model, source, focus_steps=0)[0]
     return {
         "classifier": classifier,

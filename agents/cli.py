@@ -26,6 +26,7 @@ from agents.finetune import FinetuneConfig, run_finetune
 from agents.launchers import RunsFailed
 from agents.leaderboard import LeaderboardConfig, run_leaderboard
 from agents.policies import PolicyOptions, load_policy
+from agents.settings import check_image_counts
 from agents.train import AgentConfig, run_train
 from agents.visualize import VisualizeConfig, visualize
 from classifiers.train import TrainConfig, run_training
@@ -39,6 +40,10 @@ class EvaluateConfig(PolicyOptions):
     """focus steps of the env and the policy (default: the env's)"""
     test_images: int | None = None
     """evaluate on N test images spread over the split (default: all)"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_image_counts(test_images=self.test_images)
 
 
 def run_evaluate(config: EvaluateConfig) -> int:

@@ -19,6 +19,7 @@ from gymnasium.vector import AutoresetMode
 
 import gf_env
 from agents.env_api import env_attr
+from classifiers.data.base import spread_indices
 
 gym.register_envs(gf_env)
 
@@ -105,7 +106,8 @@ def bootstrap_intervals(
 
 
 SUBSET_RULE = "spread"
-"""How :func:`evaluate_anytime` picks ``max_images`` of a split (:func:`spread_indices`), as
+"""How :func:`evaluate_anytime` picks ``max_images`` of a split
+(:func:`classifiers.data.base.spread_indices`), as
 recorded with every evaluation made of a subset (learning-curve points, ``meta["subset"]``).
 Records without it were made by the first releases, which took the first images."""
 
@@ -119,14 +121,6 @@ def curve_point(result: EvalResult, timesteps: int, seconds: float) -> dict[str,
         "seconds": seconds,
         "subset": result.meta["subset"],
     }
-
-
-def spread_indices(available: int, count: int) -> np.ndarray:
-    """``count`` image indices out of ``available``, spread evenly (``i * available // count``):
-    all of them, in order, when ``count == available``."""
-    if not 0 < count <= available:
-        raise ValueError(f"cannot pick {count} of {available} images; pick 1 to {available}")
-    return np.arange(count, dtype=np.int64) * available // count
 
 
 def evaluate_anytime(

@@ -208,8 +208,8 @@ def build_finetune(config: FinetuneConfig) -> Trainer:
     steps = int(kwargs.get("max_focus_steps", 4))
     batches = SourceBatches(train_data, config.batch_size, distributed.world_size)
     policy, policy_kwargs = load_policy(
-        config.agent, config.model, config.env, max_focus_steps=steps, device="cpu"
-    )
+        config.agent, config.model, config.env, config.seed, max_focus_steps=steps, device="cpu"
+    )  # the seed: a GFNet policy's own sampling noise (SB3's follows torch's seeded generator)
 
     def evaluate_model() -> dict[str, list[float]]:
         locates = {

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import tyro
 
+from agents.evaluation import SUBSET_RULE
 from agents.launchers import Launcher, launch
 from agents.plugins import PluginOptions, check_choice, check_env_kwargs, import_gym_packages
 from agents.protocol import (
@@ -61,7 +62,7 @@ from agents.reporting import (
     require_modules,
     write_json,
 )
-from agents.settings import Reuse, Training, pick
+from agents.settings import OnMismatch, Reuse, Training, check_image_counts, pick
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
 HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
@@ -255,6 +256,7 @@ class LeaderboardConfig(Training, Reuse, PluginOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("launcher", self.launcher, Launcher)
+        check_image_counts(test_images=self.test_images)
         for name in ("workers", "resamples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -272,9 +274,18 @@ class Job:
     run: Run
     test_images: int | None = None
     """final evaluation on N test images spread over the split (``None``: all)"""
-    reuse: Reuse = field(default_factory=Reuse)
+    finished: Reuse = field(default_factory=Reuse)
+    """what to do with a run already finished in the sweep's folder"""
     gym_packages: tuple[str, ...] = ()
     """modules a worker imports before the run (``--gym-packages``)"""
+
+    @property
+    def reuse(self) -> bool:
+        return self.finished.reuse
+
+    @property
+    def on_mismatch(self) -> OnMismatch:
+        return self.finished.on_mismatch
 
     @property
     def task(self) -> Task:
@@ -293,9 +304,11 @@ class Job:
 
     def fingerprint(self) -> dict[str, Any]:
         """The protocol's fingerprint of the run plus the final evaluation's settings."""
+        subset = {} if self.test_images is None else {"test_subset": SUBSET_RULE}
         return {
             **fingerprint(self.agent, resolve_agent(self.agent), self.run),
             "test_images": self.test_images,
+            **subset,  # a subset of the test images: how it was picked
         }
 
 
@@ -320,7 +333,7 @@ def run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(1)  # the same arithmetic under every launcher
     try:
         run = replace(job.run, evaluations=[])  # the job's own Run stays as planned
-        policy, record = train_or_reuse(job.agent, run, **pick(Reuse, job.reuse))
+        policy, record = train_or_reuse(job.agent, run, **pick(Reuse, job.finished))
         started = time.perf_counter()
         result = evaluate_anytime(
             policy,
@@ -459,7 +472,7 @@ def _load_job(out: Path, job: Job) -> dict[str, Any] | None:
     difference = fingerprint_difference(saved["fingerprint"], job.fingerprint())
     if not difference:
         return saved
-    if job.reuse.on_mismatch == "refuse":
+    if job.on_mismatch == "refuse":
         raise ValueError(
             f"{path} was made with other settings ({'; '.join(difference)}); pass the same "
             "settings, another --out, or --on-mismatch redo"

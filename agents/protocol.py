@@ -67,7 +67,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -133,6 +133,7 @@ class Run(Training):
     seed: int = 0
     timesteps: int = 100_000
     run_dir: Path = Path("runs/agent")
+    _: KW_ONLY  # the rest by name (before 0.2 the fifth to eighth were device ... eval_images)
     hyperparams: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     evaluations: list[dict[str, Any]] = field(default_factory=list, repr=False)

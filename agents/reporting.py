@@ -419,7 +419,8 @@ def plot_curves(report: dict[str, Any], path: Path) -> None:
     """``curves.png``: test accuracy after the last step vs timesteps, one panel per task."""
     plt = pyplot()
     tasks = list(report["per_task"])
-    colors = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(report["agents"])}
+    palette = "tab10" if len(report["agents"]) <= 10 else "tab20"  # one colour per agent
+    colors = {a: plt.get_cmap(palette)(i % 20) for i, a in enumerate(report["agents"])}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for agent, row in report["per_task"][task]["agents"].items():
@@ -430,7 +431,7 @@ def plot_curves(report: dict[str, Any], path: Path) -> None:
                 ax.fill_between(
                     curve["timesteps"], curve["low"], curve["high"], alpha=0.2, color=color
                 )
-            else:  # heuristics: their accuracy, flat
+            elif row["kind"] == "heuristic":  # their accuracy, flat
                 ax.axhline(row["anytime"]["mean"][-1], linestyle=":", color=color, label=agent)
         ax.set(title=short_id(task), xlabel="timesteps", ylabel="test accuracy (last step)")
     axes[0][-1].legend(fontsize=7, loc="lower right")

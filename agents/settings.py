@@ -17,7 +17,9 @@ carries one record from an object into the next::
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal
+
+from agents.plugins import check_choice
 
 OnMismatch = Literal["redo", "refuse"]
 """What to do with a finished run made with other settings: redo it, or refuse (stop and name
@@ -57,11 +59,22 @@ class Reuse:
     """a finished run made with other settings: redo it, or refuse (stop and name the difference)"""
 
     def __post_init__(self) -> None:
-        if self.on_mismatch not in get_args(OnMismatch):
-            raise ValueError(
-                f"on_mismatch must be one of {list(get_args(OnMismatch))}, got {self.on_mismatch!r}"
-            )
+        check_choice("on_mismatch", self.on_mismatch, OnMismatch)
         _next_post_init(self, Reuse)
+
+
+def check_image_counts(**counts: int | None) -> None:
+    """Refuse a number of images below 1 (``None`` means all of them).
+
+    Raises:
+        ValueError: naming the setting and the value.
+    """
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{name} ({flag}) must be at least 1 (or left out for all), got {value}"
+            )
 
 
 def pick(record: type, source: Any) -> dict[str, Any]:

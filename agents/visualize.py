@@ -22,6 +22,7 @@ import numpy as np
 from agents.env_api import env_attr
 from agents.evaluation import EvalResult, Policy, evaluate_anytime
 from agents.policies import PolicyOptions, load_policy
+from agents.settings import check_image_counts
 
 
 @dataclass
@@ -42,10 +43,7 @@ class VisualizeConfig(PolicyOptions):
         super().__post_init__()
         if self.n < 1:
             raise ValueError(f"--n must be at least 1 (episodes in the grid), got {self.n}")
-        if self.test_images is not None and self.test_images < 1:
-            raise ValueError(
-                f"--test-images must be at least 1 (or left out for all), got {self.test_images}"
-            )
+        check_image_counts(test_images=self.test_images)
 
 
 @dataclass

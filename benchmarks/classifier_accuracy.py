@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-images", type=int, default=None, help="only the first N test images")
+    parser.add_argument("--max-images", type=int, default=None, help="only N test images, spread over the split")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     for env_id in args.envs:
         engine = gym.make(env_id, split="test", device=args.device).unwrapped.engine
         steps = engine.max_focus_steps
-        source = engine.source if args.max_images is None else engine.source.head(args.max_images)
+        source = engine.source if args.max_images is None else engine.source.spread(args.max_images)
         # the same canvases for both rows: evaluate() draws the same numbers for either placement
         accuracy = evaluate(
             engine.classifier, source, steps, args.batch, args.seed, target_prob=0.0

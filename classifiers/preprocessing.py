@@ -123,3 +123,21 @@ def resize_glance(
         align_corners=align_corners if linear else None,
         antialias=antialias and linear,
     )
+
+
+def __getattr__(name: str) -> object:
+    """``preprocessing_of`` lived here before it moved to :mod:`classifiers.registry` (it looks
+    the record up by registry name); the old import still works, with a warning."""
+    if name == "preprocessing_of":
+        import warnings
+
+        from classifiers import registry  # at call time: this module does not import the registry
+
+        warnings.warn(
+            "classifiers.preprocessing.preprocessing_of moved to classifiers.preprocessing_of "
+            "(classifiers.registry)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return registry.preprocessing_of
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -101,6 +101,16 @@ class ArraySource:
         return Batch(self.images[index], self.labels[index])
 
 
+def spread_indices(available: int, count: int) -> np.ndarray:
+    """``count`` indices out of ``available``, spread evenly (``i * available // count``): all of
+    them, in order, when ``count == available``. The one rule by which a subset of images is
+    picked for evaluation (:func:`agents.evaluate_anytime`'s ``max_images``,
+    :meth:`DigitCanvases.spread`)."""
+    if not 0 < count <= available:
+        raise ValueError(f"cannot pick {count} of {available} images; pick 1 to {available}")
+    return np.arange(count, dtype=np.int64) * available // count
+
+
 class DigitCanvases:
     """What the canvas families drawn from a :class:`~classifiers.data.DigitSet` share: length,
     ``head``, ``sample`` and the seeded integer draws.
@@ -119,7 +129,18 @@ class DigitCanvases:
 
     def head(self, count: int) -> DigitCanvases:
         """The same canvases on only the first ``count`` digits."""
-        digits = DigitSet(self.digits.images[:count], self.digits.labels[:count])
+        return self.take(np.arange(min(count, len(self))))
+
+    def spread(self, count: int) -> DigitCanvases:
+        """The same canvases on ``count`` digits spread evenly over the set
+        (:func:`spread_indices`): every class of a set stored in class order, like the embedded
+        digits, where :meth:`head` would keep the lower digits only."""
+        return self.take(spread_indices(len(self), min(count, len(self))))
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> DigitCanvases:
+        """The same canvases on the digits at ``indices``, in that order."""
+        index = np.asarray(indices, dtype=np.int64)
+        digits = DigitSet(self.digits.images[index], self.digits.labels[index])
         return type(self)(digits, self.spec, self.augment)
 
     def __repr__(self) -> str:

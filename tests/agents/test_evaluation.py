@@ -5,6 +5,7 @@ import pytest
 
 import agents
 from agents import EvalResult, bootstrap_intervals, evaluate_anytime, evaluation, make_baseline
+from classifiers.data.base import spread_indices
 from classifiers.testing import FakeClassifier
 
 ENV = "GlanceFocus-ClutteredMNIST-v0"
@@ -14,7 +15,7 @@ FAKE = {"classifier": FakeClassifier(patch_size=28)}  # the harness, not the cla
 def test_every_image_once_and_per_step_outcomes():
     result = evaluate_anytime(make_baseline("center", 4), ENV, max_images=45, num_envs=20, **FAKE)
     assert result.correct.shape == (45, 5) and result.confidence.shape == (45, 5)
-    assert result.image_index.tolist() == evaluation.spread_indices(1000, 45).tolist()
+    assert result.image_index.tolist() == spread_indices(1000, 45).tolist()
     assert np.array_equal(result.correct, result.prediction == result.labels[:, None])
     assert len(result.anytime_accuracy) == 5 and len(result.mflops) == 5
     assert result.mflops == sorted(result.mflops) and result.mflops[0] > 0
@@ -28,10 +29,10 @@ def test_a_subset_is_spread_over_a_split_stored_in_class_order():
     assert half.meta["subset"] == "spread" and half.image_index.tolist() == list(range(0, 1000, 2))
     every = evaluate_anytime(make_baseline("center", 4), ENV, num_envs=100, **FAKE)
     assert every.meta["subset"] == "all" and every.image_index.tolist() == list(range(1000))
-    assert evaluation.spread_indices(7, 7).tolist() == list(range(7))
-    assert evaluation.spread_indices(10, 4).tolist() == [0, 2, 5, 7]
+    assert spread_indices(7, 7).tolist() == list(range(7))
+    assert spread_indices(10, 4).tolist() == [0, 2, 5, 7]
     with pytest.raises(ValueError, match="cannot pick 0 of 10 images; pick 1 to 10"):
-        evaluation.spread_indices(10, 0)
+        spread_indices(10, 0)
 
 
 def test_same_seed_same_canvases_for_every_policy():

@@ -69,7 +69,7 @@ def test_learned_agent_from_its_saved_zip(tmp_path):
         (["--n", "0"], "--n must be at least 1"),
         (["--agent", "ppo"], "agent 'ppo' needs the path of its saved model.zip"),
         (["--agent", "greedy"], "unknown agent 'greedy'"),
-        (["--test-images", "0"], "--test-images must be at least 1"),
+        (["--test-images", "0"], "(--test-images) must be at least 1"),
     ],
 )
 def test_cli_refuses_bad_input(flags, message, capsys):
