@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-images", type=int, default=None, help="only N test images, spread over the split")
+    parser.add_argument(
+        "--max-images", type=int, default=None, help="only N test images, spread over the split"
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
 
