@@ -65,7 +65,12 @@ from agents.reporting import (
 from agents.settings import OnMismatch, Reuse, Training, check_image_counts, pick
 
 BUILT_IN = ("ppo", "a2c", "sac", "td3", "recurrent_ppo", "dqn", "tqc")
-HEURISTICS = ("random", "center", "raster", "saliency", "oracle")
+"""The Stable-Baselines3 (and sb3-contrib) algorithms with the package's defaults."""
+REFERENCES = ("gfnet", "gfnet-ppo", "differentiable")
+"""GFNet's own stage-2 algorithm (as published and with a corrected PPO update) and the
+gradient-based location network (white-box: it reads the classifier's gradients)."""
+HEURISTICS = ("random", "center", "raster", "saliency", "oracle", "locator")
+"""Policies that learn nothing; ``oracle`` reads the label and ``locator`` the object boxes."""
 REPORT_MODULES = ("matplotlib.pyplot", "rliable.library", "rliable.metrics", "rliable.plot_utils")
 """What the statistics and plots need (imported before the first run: a broken install stops the
 sweep at once, not after hours of runs)."""
@@ -110,7 +115,7 @@ class Suite:
     """
 
     tasks: tuple[Task, ...]
-    agents: tuple[str, ...] = (*BUILT_IN, *HEURISTICS)
+    agents: tuple[str, ...] = (*BUILT_IN, *REFERENCES, *HEURISTICS)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     description: str = ""
 
@@ -124,7 +129,10 @@ def mnist_suite(budgets: dict[str, int] | None = None) -> Suite:
     ids = [env_id for env_id in gf_env.list_envs(offline_only=True) if "MNIST" in env_id]
     return Suite(
         tasks=tuple(Task(env_id, budgets.get(env_id, DEFAULT_BUDGET)) for env_id in ids),
-        description="every offline MNIST task, all built-in algorithms and heuristics",
+        description=(
+            "every offline MNIST task, all built-in algorithms, GFNet's, the gradient-based "
+            "reference and the heuristics"
+        ),
     )
 
 
