@@ -162,7 +162,7 @@ class OraclePolicy(HeuristicPolicy):
 
     def locations(self, steps, observation):
         if not hasattr(self, "lookahead"):
-            raise RuntimeError("the oracle needs the env: evaluate it with agents.evaluate_policy")
+            raise RuntimeError("the oracle needs the env: evaluate it with agents.evaluate_anytime")
         candidates = np.broadcast_to(self.cells, (len(steps), *self.cells.shape))
         best = self.lookahead(candidates).argmax(axis=1)
         return self.cells[best]
@@ -205,7 +205,9 @@ class LocatorPolicy(HeuristicPolicy):
 
     def locations(self, steps, observation):
         if not hasattr(self, "boxes_of"):
-            raise RuntimeError("the locator needs the env: evaluate it with agents.evaluate_policy")
+            raise RuntimeError(
+                "the locator needs the env: evaluate it with agents.evaluate_anytime"
+            )
         n = len(steps)
         if self._plan is None or len(self._plan) != n:
             self._plan = np.zeros((n, self.max_focus_steps, 2))

@@ -100,7 +100,7 @@ def test_geometry_and_observation_requirements_are_explained():
     bound.bind(_vector_env())
     with pytest.raises(ValueError, match="dict observations"):
         bound.predict(OBS)
-    with pytest.raises(RuntimeError, match=r"evaluate it with agents\.evaluate_policy"):
+    with pytest.raises(RuntimeError, match=r"evaluate it with agents\.evaluate_anytime"):
         make_baseline("oracle", 4).predict(OBS)
     with pytest.raises(ValueError, match="max_focus_steps=4"):
         make_baseline("center", 3).bind(_vector_env())
