@@ -387,7 +387,14 @@ def plan(config: LeaderboardConfig) -> tuple[Suite, list[Job]]:
     suite = replace(suite, tasks=tasks, agents=tuple(agents), seeds=seeds)
     jobs = [
         make_job(
-            agent, task, seed, config.out, config, config.test_images, config, config.gym_packages
+            agent,
+            task,
+            seed,
+            config.out,
+            training=config,
+            test_images=config.test_images,
+            reuse=config,
+            gym_packages=config.gym_packages,
         )
         for task in tasks
         for agent in agents

@@ -238,17 +238,14 @@ def test_a_heuristic_that_cannot_run_on_the_env_stops_the_benchmark_before_train
 
 
 def test_gfnet_gets_stage_3_like_every_learned_agent(tmp_path):
-    config = BenchmarkConfig(
-        env=ENV,
+    config = tiny(
+        tmp_path,
         agents=["gfnet", "random"],
-        timesteps=64,
         num_envs=8,
-        out=str(tmp_path),
         test_images=16,
         calibration_images=16,
         finetune_epochs=1,
         finetune_images=16,
-        progress=False,
     )
     results = run_benchmark(config)
     stage3 = results["agents"]["gfnet+stage3"]  # GFNet's own recipe: stage 2, then stage 3
